@@ -38,6 +38,16 @@ def _sparsity(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
 def _nonnegative_int(text: str) -> int:
     try:
         value = int(text)
@@ -74,7 +84,7 @@ def _add_trace(sub: argparse._SubParsersAction) -> None:
     pol.add_argument("--polarize-threshold", type=_nonnegative_int, metavar="N",
                      help="a key column kept by more than N queries is global (default: "
                           "ViTCoD's 50 of 197, scaled to the token count)")
-    pol.add_argument("--dense-fraction", type=float, metavar="F",
+    pol.add_argument("--dense-fraction", type=_fraction, metavar="F",
                      help="choose global tokens to hold this fraction of the kept scores")
     pol.add_argument("--no-polarize", action="store_true",
                      help="no global tokens: every kept score in the sparser region")
@@ -168,6 +178,18 @@ _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 )
 
 
+def _configure_logging(*, verbose: bool) -> None:
+    """Route the ``vitsim`` loggers to stderr; the root logger (and pytest's) is left alone."""
+    logger = logging.getLogger("vitsim")
+    for handler in [h for h in logger.handlers if getattr(h, "_vitsim_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vitsim: %(levelname)s: %(message)s"))
+    handler._vitsim_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vitsim", description="Sparse Vision-Transformer accelerator "
                      "simulator (ViTCoD and its peers).")
@@ -182,9 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="vitsim: %(levelname)s: %(message)s", stream=sys.stderr,
-                        force=True)
+    _configure_logging(verbose=args.verbose)
     try:
         return int(args.func(args))
     except VitsimError as err:

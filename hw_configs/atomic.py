@@ -26,6 +26,10 @@ def atomic_output(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        # mkstemp creates the file 0600; give the output the mode a plain open() would.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)
         yield tmp
         os.replace(tmp, path)
     except BaseException:

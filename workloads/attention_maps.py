@@ -9,6 +9,7 @@ No pickle is used.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ def save_attention_maps(path: str | Path, blocks: Sequence[np.ndarray],
 def load_attention_maps(path: str | Path, spec: ModelSpec | None = None) -> AttentionMaps:
     """Read an attention-maps file; with ``spec``, check every block's shape against it."""
     src = str(path)
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise MaskError("not an attention-maps file (not an .npz archive)", source=src)
     try:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(bytes(npz["__meta__"]).decode()) if "__meta__" in npz else {}
@@ -50,7 +53,8 @@ def load_attention_maps(path: str | Path, spec: ModelSpec | None = None) -> Atte
             blocks = tuple(np.asarray(npz[f"block_{i}"], dtype=np.float32) for i in range(n))
     except FileNotFoundError:
         raise MaskError("no such file", source=src) from None
-    except (ValueError, OSError, EOFError, KeyError, json.JSONDecodeError) as err:
+    except (ValueError, OSError, EOFError, KeyError, json.JSONDecodeError,
+            zipfile.BadZipFile) as err:
         raise MaskError(f"not a readable attention-maps file ({err})", source=src) from None
     if not blocks:
         raise MaskError("no block_<i> arrays", source=src)

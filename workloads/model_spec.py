@@ -336,27 +336,29 @@ def spec_from_dict(data: Any, *, source: str | None = None) -> ModelSpec:
     Strict: unknown keys, missing keys and wrong types are reported all at once with their key.
     """
     problems: list[tuple[str, str]] = []
-    base = check_keys(data, path="", required=("name", "family"),
-                      optional=(*_VIT_KEYS, *_VIT_OPTIONAL, *_LEVIT_KEYS, *_LEVIT_OPTIONAL),
-                      problems=problems)
-    family = base.get("family")
-    if problems:
-        raise ConfigError(problems, source=source)
-    fields = {k: v for k, v in base.items() if k not in ("name", "family")}
+    family = data.get("family") if isinstance(data, dict) else None
+    # Unknown keys are named against the family's own keys, so the allowed list is the one
+    # that applies (and has no repeats); with no known family, against any family's keys.
     if family == "vit":
-        check_keys(fields, path="", required=_VIT_KEYS, optional=_VIT_OPTIONAL,
-                   problems=problems)
+        required, optional = _VIT_KEYS, _VIT_OPTIONAL
         ints, floats, tuples = (*_VIT_KEYS, "image_size", "patch_size", "n_classes",
                                 "in_channels"), ("mlp_ratio",), ()
     elif family == "levit":
-        check_keys(fields, path="", required=_LEVIT_KEYS, optional=_LEVIT_OPTIONAL,
-                   problems=problems)
+        required, optional = _LEVIT_KEYS, _LEVIT_OPTIONAL
         ints = ("key_dim", "image_size", "n_classes", "in_channels")
         floats = ("attn_ratio", "mlp_ratio", "down_attn_ratio", "down_mlp_ratio")
         tuples = ("embed_dims", "n_heads", "depths")
     else:
-        raise ConfigError([("family", f"unknown family {family!r}; allowed: vit, levit")],
-                          source=source)
+        required = ()
+        optional = tuple(dict.fromkeys((*_VIT_KEYS, *_VIT_OPTIONAL, *_LEVIT_KEYS,
+                                        *_LEVIT_OPTIONAL)))
+    base = check_keys(data, path="", required=("name", "family", *required), optional=optional,
+                      problems=problems)
+    if family not in ("vit", "levit"):
+        if "family" in base:
+            problems.append(("family", f"unknown family {family!r}; allowed: vit, levit"))
+        raise ConfigError(problems, source=source)
+    fields = {k: v for k, v in base.items() if k not in ("name", "family")}
     kwargs: dict[str, Any] = {}
     for key, value in fields.items():
         if key in ints:

@@ -150,15 +150,14 @@ def search_info_cutoff(
     forced = 0
     total = 0
     for probs, has_cls in blocks():
-        _, before = sorted_mass_before(probs)
+        order, before = sorted_mass_before(probs)
         h, nq, nk = before.shape
         total += h * nq * nk
         if keep_cls and has_cls:
             # Exclude the forced entries from the quantile; they are kept at any cut-off.
-            order = np.argsort(-np.asarray(probs), axis=-1, kind="stable")
-            free = np.ones(before.shape, dtype=bool)
+            # ``before`` is in sorted order, so the CLS column is where ``order`` is 0.
+            free = order != 0
             free[:, 0, :] = False
-            np.put_along_axis(free, order, free & (order != 0), axis=-1)
             forced += int(before.size - free.sum())
             values = before[free]
         else:

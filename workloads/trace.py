@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,9 @@ class PolarizePolicy:
         if self.threshold is not None and self.threshold < 0:
             raise VitsimError(f"threshold must be >= 0, got {self.threshold}",
                               field="polarize_threshold")
+        if self.dense_fraction is not None and not 0.0 <= self.dense_fraction <= 1.0:
+            raise VitsimError(f"dense fraction must be in [0, 1], got {self.dense_fraction}",
+                              field="dense_fraction")
 
     def select(self, kept: np.ndarray) -> np.ndarray:
         """Global key columns of one head's kept mask ``[n_q, n_k]``."""
@@ -223,18 +227,24 @@ class WorkloadTrace:
         src = str(path)
         if not Path(path).is_file():
             raise TraceError("no such trace file", source=src)
+        if not zipfile.is_zipfile(path):
+            raise TraceError("not a vitsim trace (not an .npz archive)", source=src)
         try:
             with np.load(path, allow_pickle=False) as npz:
                 if "__meta__" not in npz:
                     raise TraceError("not a vitsim trace (no __meta__)", source=src)
                 meta = json.loads(bytes(npz["__meta__"]).decode())
+                if not isinstance(meta, dict):
+                    raise TraceError("metadata is not a JSON object", source=src,
+                                     field="__meta__")
                 missing = [f for f in _ALL_FIELDS if f not in npz]
                 if missing:
                     raise TraceError(f"missing arrays {missing}", source=src)
                 arrays = {f: np.asarray(npz[f]) for f in _ALL_FIELDS}
         except TraceError:
             raise
-        except (ValueError, OSError, EOFError, KeyError, json.JSONDecodeError) as err:
+        except (ValueError, OSError, EOFError, KeyError, json.JSONDecodeError,
+                zipfile.BadZipFile) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise TraceError(f"not a readable trace file ({reason})", source=src) from None
         version = meta.get("schema_version")
@@ -246,7 +256,8 @@ class WorkloadTrace:
         try:
             spec = spec_from_dict(meta["model"], source=f"{src} (model)")
         except VitsimError as err:
-            raise TraceError(err.message, source=src, field="model") from None
+            field = f"model.{err.field}" if err.field else "model"
+            raise TraceError(err.message, source=src, field=field) from None
         _check_structure(arrays, src)
         _check_against_spec(arrays, spec, src)
         return cls(spec, AttentionTrace(**arrays), MappingProxyType(meta))
@@ -281,7 +292,11 @@ def build_trace(
     parts: dict[str, list[np.ndarray]] = {f: [] for f in _RAGGED}
     head_rows: list[tuple[int, int, int, int, int]] = []
     n_blocks = 0
-    for bi, (kept, block) in enumerate(zip(kept_blocks, spec.blocks, strict=False)):
+    for bi, kept in enumerate(kept_blocks):
+        if bi >= spec.n_layers:
+            raise VitsimError(f"more mask blocks than the {spec.n_layers} model blocks",
+                              field="blocks")
+        block = spec.blocks[bi]
         n_blocks += 1
         kept = np.asarray(kept, dtype=bool)
         expected = (block.n_heads, block.n_q_tokens, block.n_k_tokens)
