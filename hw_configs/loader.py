@@ -1,0 +1,286 @@
+"""Loading, dumping and overriding hardware descriptions.
+
+- :func:`load_hardware` takes a shipped preset name (``vitcod``) or a path to a YAML file.
+- :func:`hardware_from_dict` validates a parsed mapping; every problem in it (unknown or
+  missing keys, wrong types, bad enum values, impossible numbers) is reported at once in one
+  :class:`~vitsim.hw_configs.errors.ConfigError` with key paths such as
+  ``engines.sparse.row_polcy: unknown key; allowed: enabled, row_policy``.
+- :func:`dump_hardware` writes YAML that loads back to an equal config.
+- :func:`apply_overrides` changes a config by dotted key paths
+  (``dram.bandwidth_gb_per_s=153.6``), the way a sweep varies hardware knobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from vitsim.hw_configs.atomic import atomic_output
+from vitsim.hw_configs.errors import ConfigError
+from vitsim.hw_configs.schema import (
+    HardwareConfig,
+    check_fields,
+    optional_fields,
+    required_fields,
+    section_fields,
+    section_type,
+)
+from vitsim.hw_configs.strict_yaml import check_keys, load_strict, loads_strict
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+__all__ = [
+    "apply_overrides",
+    "dump_hardware",
+    "hardware_from_dict",
+    "known_presets",
+    "load_hardware",
+    "preset_path",
+    "to_dict",
+    "write_hardware",
+]
+
+_PRESET_SUFFIX = ".yaml"
+
+
+# --------------------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------------------
+
+
+def _preset_dir() -> Traversable:
+    return resources.files("vitsim.hw_configs").joinpath("presets")
+
+
+def known_presets() -> tuple[str, ...]:
+    """Names of the shipped hardware presets, sorted (``hw_configs/presets/*.yaml``)."""
+    return tuple(
+        sorted(
+            entry.name[: -len(_PRESET_SUFFIX)]
+            for entry in _preset_dir().iterdir()
+            if entry.is_file() and entry.name.endswith(_PRESET_SUFFIX)
+        )
+    )
+
+
+def preset_path(name: str) -> Traversable:
+    """The packaged file of preset ``name``; an unknown name lists the known ones."""
+    entry = _preset_dir().joinpath(name + _PRESET_SUFFIX)
+    if not entry.is_file():
+        known = ", ".join(known_presets()) or "(none)"
+        raise ConfigError([("", f"unknown hardware preset {name!r}; known: {known}")], source=name)
+    return entry
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
+def load_hardware(name_or_path: str | os.PathLike[str]) -> HardwareConfig:
+    """Load a hardware description: a shipped preset name (``"vitcod"``) or a YAML path.
+
+    A string is a path when it ends in ``.yaml``/``.yml`` or contains a path separator;
+    otherwise it is a preset name, and failing that an existing file of that name.
+    """
+    if isinstance(name_or_path, os.PathLike) or _looks_like_path(str(name_or_path)):
+        path = Path(name_or_path)
+        return hardware_from_dict(load_strict(path), source=str(path))
+    name = str(name_or_path)
+    if name in known_presets():
+        entry = preset_path(name)
+        source = str(entry)
+        return hardware_from_dict(
+            loads_strict(entry.read_text(encoding="utf-8"), source=source), source=source
+        )
+    if Path(name).is_file():
+        return hardware_from_dict(load_strict(name), source=name)
+    preset_path(name)  # raises, listing the known presets
+    raise AssertionError("unreachable")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _build(cls: type, data: Any, path: str, problems: list[tuple[str, str]]) -> Any:
+    """Validate ``data`` as dataclass ``cls``; record problems; return the object or None."""
+    required = required_fields(cls)
+    mapping = check_keys(
+        data, path=path, required=required, optional=optional_fields(cls), problems=problems
+    )
+    complete = isinstance(data, dict) and all(key in mapping for key in required)
+    values: dict[str, Any] = {}
+    any_bad = False
+    for key in section_fields(cls):  # in field order, so problems read top to bottom
+        if key not in mapping:
+            continue
+        sub = section_type(cls, key)
+        if sub is None:
+            coerced, field_problems = check_fields(cls, {key: mapping[key]})
+            problems.extend((_join(path, k), msg) for k, msg in field_problems)
+            any_bad = any_bad or bool(field_problems)
+            values.update(coerced)
+            continue
+        child = _build(sub, mapping[key], _join(path, key), problems)
+        if child is None:
+            complete = False
+        else:
+            values[key] = child
+    if any_bad or not complete:
+        return None
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        problems.extend((_join(path, key), msg) for key, msg in err.problems)
+        return None
+
+
+def hardware_from_dict(data: Any, *, source: str | None = None) -> HardwareConfig:
+    """Validate a parsed YAML mapping into a :class:`HardwareConfig`.
+
+    Raises one :class:`ConfigError` (attributed to ``source``) listing every problem.
+    """
+    if data is None:
+        raise ConfigError(
+            [("", "empty document; expected a hardware description mapping")], source=source
+        )
+    problems: list[tuple[str, str]] = []
+    cfg = _build(HardwareConfig, data, "", problems)
+    if problems or cfg is None:
+        raise ConfigError(problems or [("", "invalid hardware description")], source=source)
+    return cfg
+
+
+# --------------------------------------------------------------------------------------
+# Dumping
+# --------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not None
+        }
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def to_dict(cfg: HardwareConfig) -> dict[str, Any]:
+    """The config as nested plain dicts (enums as their strings, absent fields left out)."""
+    return _plain(cfg)
+
+
+def dump_hardware(cfg: HardwareConfig) -> str:
+    """YAML text of ``cfg``; ``hardware_from_dict(loads_strict(text)) == cfg``."""
+    header = f"# vitsim hardware description {cfg.name!r}, written by dump_hardware\n"
+    body = yaml.safe_dump(
+        to_dict(cfg), sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
+    return header + body
+
+
+def write_hardware(cfg: HardwareConfig, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`dump_hardware` of ``cfg`` to ``path`` atomically; return the path."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(dump_hardware(cfg), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Overrides
+# --------------------------------------------------------------------------------------
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError([(key, "expected KEY.PATH=VALUE")], source=f"override {text!r}")
+    parts = key.split(".")
+    if any(not part for part in parts):
+        raise ConfigError([(key, "empty key in dotted path")], source=f"override {text!r}")
+    value = loads_strict(raw, source=f"override {text!r}")
+    if isinstance(value, (dict, list)):
+        raise ConfigError(
+            [(key, "expected a single value (number, string, true/false, null)")],
+            source=f"override {text!r}",
+        )
+    return parts, value
+
+
+def _check_path(parts: list[str], text: str) -> None:
+    """Every key of the path exists at its level, sections are not set, values not entered."""
+    cls: type | None = HardwareConfig
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        if cls is None:
+            parent = ".".join(parts[:depth])
+            raise ConfigError(
+                [(here, f"{parent} is a value, not a section")], source=f"override {text!r}"
+            )
+        allowed = section_fields(cls)
+        if part not in allowed:
+            raise ConfigError(
+                [(here, f"unknown key; allowed: {', '.join(allowed)}")], source=f"override {text!r}"
+            )
+        cls = section_type(cls, part)
+    if cls is not None:
+        raise ConfigError(
+            [
+                (
+                    ".".join(parts),
+                    f"is a section; override one of its keys: {', '.join(section_fields(cls))}",
+                )
+            ],
+            source=f"override {text!r}",
+        )
+
+
+def apply_overrides(
+    cfg: HardwareConfig, overrides: Iterable[str] | Mapping[str, Any]
+) -> HardwareConfig:
+    """A copy of ``cfg`` with values changed by dotted key path, re-validated.
+
+    ``overrides`` is a list of ``"KEY.PATH=VALUE"`` strings (VALUE parsed as a YAML scalar:
+    ``153.6``, ``static``, ``true``) or a mapping ``{"KEY.PATH": value}``. A ``null`` value
+    removes an optional key (``engines.dense.rows=null``). All overrides are applied before
+    the result is validated, so related keys can change together
+    (``engines.dense.kind=systolic`` with its ``rows``, ``cols`` and ``dataflow``).
+    """
+    if isinstance(overrides, Mapping):
+        items = [(str(k).split("."), v, f"{k}={v!r}") for k, v in overrides.items()]
+    else:
+        items = []
+        for text in overrides:
+            parts, value = _parse_override(text)
+            items.append((parts, value, text))
+    data = to_dict(cfg)
+    for parts, value, text in items:
+        _check_path(parts, text)
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
+    if not items:
+        return cfg
+    return hardware_from_dict(data, source=f"{cfg.name} with overrides")
