@@ -11,6 +11,7 @@ On disk it is one ``.npz`` (no pickle) with a JSON document under ``__meta__`` t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zipfile
@@ -206,8 +207,15 @@ class WorkloadTrace:
         kept = at.dense_nnz() + at.sparse_nnz()
         return kept / (at.n_q.astype(np.int64) * at.n_k)
 
+    @functools.cached_property
+    def _hash(self) -> str:
+        return self._compute_hash()
+
     def content_hash(self) -> str:
         """SHA-256 over the metadata and every array: the trace's identity in run records."""
+        return self._hash
+
+    def _compute_hash(self) -> str:
         h = hashlib.sha256(json.dumps(dict(self.meta), sort_keys=True).encode())
         for name, arr in sorted(self.attention.arrays().items()):
             h.update(name.encode())

@@ -1,0 +1,252 @@
+"""The attention of one block on ViTCoD-style engines, vectorised over its heads.
+
+Per head (ViTCoD, You et al., HPCA 2023, Sec. V), in the polarized order:
+
+- **Denser region** (``n_q x G`` global columns, zeros included) on the dense engine's
+  ``L_d`` MAC lines: each line computes one score (or one score's S V accumulate) at a time,
+  ``macs_per_line`` MACs per cycle along the head dim, so a score costs ``ceil(d / w)``
+  cycles for Q K^T and ``ceil(d_v / w)`` for S V; the ``n_q G`` pairs spread evenly.
+- **Sparser region** on the remaining ``L - L_d`` lines: rows are assigned to lines by the
+  row policy and the most-loaded line sets the time, so the real mask's imbalance shows.
+- The split ``L_d`` is the allocation policy's (static, proportional to the dense and sparse
+  work, or the best split). Q K^T, softmax and S V run one after another per head; both
+  engines work in parallel within Q K^T and within S V.
+- **Memory**: Q, K, V, the sparse index and the output go through DRAM per head. Heads are
+  split into query tiles that fit the Q and output buffers; K and V are re-loaded for every
+  query tile when they do not fit theirs. The tile timeline overlaps the next tile's loads
+  with this tile's compute when double buffered.
+
+Compressed Q/K (the auto-encoder works along the head axis, ``h -> h'``): decoding any head
+needs all ``h'`` compressed heads, so the Q and K buffers hold the compressed tensors of the
+whole block and the decoder expands one head at a time on its way to the engines (its cycles
+overlap Q K^T). The part of the compressed tensors that does not fit is streamed again for
+every further head, so with small buffers and many heads the codec can cost more DRAM
+traffic than it saves, and the simulation shows it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from vitsim.hw_configs.errors import VitsimError
+from vitsim.hw_configs.schema import AllocationPolicy, HardwareConfig, RowPolicy
+from vitsim.simulator.dense_engine import dense_gemm
+from vitsim.simulator.kernels import (
+    GREEDY,
+    ROUND_ROBIN,
+    best_split,
+    heads_sparse_cycles,
+    tile_timeline,
+)
+from vitsim.simulator.linear import effective_capacity
+from vitsim.workloads.model_spec import BlockSpec
+
+_ROW_POLICY = {RowPolicy.GREEDY: GREEDY, RowPolicy.ROUND_ROBIN: ROUND_ROBIN}
+
+
+def index_bytes(n_values: int) -> int:
+    """Bytes of one index able to address ``n_values`` positions (1, 2 or 4)."""
+    return 1 if n_values <= 1 << 8 else 2 if n_values <= 1 << 16 else 4
+
+
+@dataclass(frozen=True)
+class BlockAttention:
+    """Per-head arrays (length n_heads of the block) of one block's attention."""
+
+    dense_lines: np.ndarray
+    sparse_lines: np.ndarray
+    qk_cycles: np.ndarray
+    softmax_cycles: np.ndarray
+    sv_cycles: np.ndarray
+    stall_cycles: np.ndarray
+    dense_busy_qk: np.ndarray  # cycles the dense engine's lines are busy in Q K^T
+    dense_busy_sv: np.ndarray
+    sparse_busy_qk: np.ndarray  # cycles the sparse engine's busiest line works in Q K^T
+    sparse_busy_sv: np.ndarray
+    dense_macs_qk: np.ndarray
+    sparse_macs_qk: np.ndarray
+    dense_macs_sv: np.ndarray
+    sparse_macs_sv: np.ndarray
+    softmax_ops: np.ndarray
+    decode_macs: np.ndarray
+    dram_qk_bytes: np.ndarray  # Q, K and index loads
+    dram_v_bytes: np.ndarray
+    dram_out_bytes: np.ndarray
+    sram: dict  # (buffer, "read"|"write", stage) -> per-head bytes
+    encode_macs: int
+
+
+def _split_lines(hw: HardwareConfig, dense_pairs: np.ndarray, sparse_nnz: np.ndarray,
+                 row_nnz: np.ndarray, row_offsets: np.ndarray, cyc: int) -> np.ndarray:
+    """Dense-engine MAC lines per head by the allocation policy."""
+    n_lines = hw.mac_array.n_lines
+    policy = hw.allocation.policy
+    has_dense, has_sparse = dense_pairs > 0, sparse_nnz > 0
+    if policy is AllocationPolicy.SEARCH:
+        cyc_arr = np.full(dense_pairs.shape, cyc, dtype=np.int64)
+        lines, _ = best_split(dense_pairs.astype(np.int64), row_nnz, row_offsets, n_lines,
+                              cyc_arr, cyc_arr, _ROW_POLICY[hw.engines.sparse.row_policy])
+        return np.asarray(lines, dtype=np.int64)
+    if policy is AllocationPolicy.STATIC:
+        share = np.full(dense_pairs.shape, hw.allocation.static_dense_fraction)
+    else:  # proportional: ViTCoD's dynamic allocation, lines in proportion to the work
+        work = dense_pairs + sparse_nnz
+        share = np.divide(dense_pairs, work, out=np.zeros(dense_pairs.shape), where=work > 0)
+    lines = np.rint(share * n_lines).astype(np.int64)
+    both = has_dense & has_sparse
+    lines = np.where(both, np.clip(lines, 1, n_lines - 1), lines)
+    lines = np.where(has_dense & ~has_sparse, n_lines, lines)
+    return np.where(~has_dense, 0, lines)
+
+
+def simulate_block_attention(
+    hw: HardwareConfig,
+    block: BlockSpec,
+    n_global: np.ndarray,
+    dense_nnz: np.ndarray,
+    sparse_nnz: np.ndarray,
+    row_nnz: np.ndarray,
+    row_offsets: np.ndarray,
+    max_row_kept: np.ndarray,
+) -> BlockAttention:
+    """Cycles and counts of every head of ``block`` (arrays from the trace, one per head).
+
+    ``row_nnz``/``row_offsets`` are the sparser region's per-row kept counts of these heads
+    (offsets relative to this block); ``max_row_kept`` each head's longest kept row.
+    """
+    h = block.n_heads
+    n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
+    width = hw.mac_array.macs_per_line
+    bpe = hw.bytes_per_element
+    db = hw.schedule.double_buffering
+    cq, cv = math.ceil(d / width), math.ceil(dv / width)
+    sparse_on = hw.engines.sparse.enabled
+    dense_pairs = (n_q * n_global).astype(np.int64)
+
+    if not sparse_on:
+        # A dense design: the masked attention is computed whole on the dense engine.
+        qk = dense_gemm(n_q, d, n_k, hw)
+        sv = dense_gemm(n_q, n_k, dv, hw)
+        ones = np.ones(h, dtype=np.int64)
+        dense_lines = ones * hw.mac_array.n_lines
+        sparse_lines = ones * 0
+        qk_cycles = ones * qk.total_cycles
+        sv_cycles = ones * sv.total_cycles
+        dense_busy_qk, dense_busy_sv = qk_cycles, sv_cycles
+        sparse_busy_qk = sparse_busy_sv = ones * 0
+        scores = ones * n_q * n_k
+        dense_macs_qk, dense_macs_sv = scores * d, scores * dv
+        sparse_macs_qk = sparse_macs_sv = ones * 0
+        index_load = ones * 0
+    else:
+        if hw.lines_shared:
+            dense_lines = _split_lines(hw, dense_pairs, sparse_nnz, row_nnz, row_offsets,
+                                       cq + cv)
+            sparse_lines = hw.mac_array.n_lines - dense_lines
+            per_line = np.divide(dense_pairs + dense_lines - 1, dense_lines,
+                                 out=np.zeros(h), where=dense_lines > 0).astype(np.int64)
+            dense_qk, dense_sv = per_line * cq, per_line * cv
+        else:
+            # A separate dense array (systolic) takes the denser region; all lines are sparse.
+            dense_lines = np.zeros(h, dtype=np.int64)
+            sparse_lines = np.full(h, hw.mac_array.n_lines, dtype=np.int64)
+            dense_qk = np.array([dense_gemm(n_q, d, int(g), hw).total_cycles if g else 0
+                                 for g in n_global], dtype=np.int64)
+            dense_sv = np.array([dense_gemm(n_q, int(g), dv, hw).total_cycles if g else 0
+                                 for g in n_global], dtype=np.int64)
+        load = heads_sparse_cycles(row_nnz, row_offsets, sparse_lines.astype(np.int64),
+                                   np.ones(h, dtype=np.int64),
+                                   _ROW_POLICY[hw.engines.sparse.row_policy])
+        load = np.asarray(load, dtype=np.int64)
+        qk_cycles = np.maximum(dense_qk, load * cq)
+        sv_cycles = np.maximum(dense_sv, load * cv)
+        dense_busy_qk, dense_busy_sv = dense_qk, dense_sv
+        sparse_busy_qk, sparse_busy_sv = load * cq, load * cv
+        scores = dense_pairs + sparse_nnz
+        dense_macs_qk, dense_macs_sv = dense_pairs * d, dense_pairs * dv
+        sparse_macs_qk, sparse_macs_sv = sparse_nnz * d, sparse_nnz * dv
+        index_load = sparse_nnz * index_bytes(n_k) + n_q * index_bytes(int(max_row_kept.max()) + 1)
+
+    softmax_ops = scores
+    softmax_cycles = np.ceil(softmax_ops / hw.softmax.ops_per_cycle).astype(np.int64)
+
+    # --- memory: query tiles, re-loads, the codec on the load path ------------------------
+    q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
+    k_cap = effective_capacity(hw.buffers.k.size_bytes, db)
+    v_cap = effective_capacity(hw.buffers.v.size_bytes, db)
+    o_cap = effective_capacity(hw.buffers.output.size_bytes, db)
+    row_out = (max_row_kept.max() if sparse_on else n_k) * bpe + dv * bpe
+    rows_per_tile = int(min(n_q, q_cap // (d * bpe), o_cap // row_out))
+    if rows_per_tile < 1:
+        which = "q" if q_cap < d * bpe else "output"
+        raise VitsimError(f"buffer too small for one query row of block {block.name}",
+                          field=f"buffers.{which}")
+    n_tiles = math.ceil(n_q / rows_per_tile)
+    k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe
+    k_loads = n_tiles if k_bytes > k_cap else 1
+    v_loads = n_tiles if v_bytes > v_cap else 1
+
+    codec = hw.codec
+    if codec.enabled:
+        # The Q and K buffers hold the *compressed* tensors of all heads; the decoder sits
+        # between them and the engines. What fits stays resident for every head; the rest
+        # is streamed again for each further head.
+        hc = codec.compressed_heads(h)
+        compressed = (n_q + n_k) * hc * d * bpe
+        resident = min(1.0, (q_cap + k_cap) / compressed)
+        qk_load = np.full(h, (1.0 - resident) * compressed)
+        qk_load[0] = compressed
+        decode_macs = np.full(h, (n_q + n_k) * d * hc, dtype=np.int64)
+        decode_cycles = np.ceil(decode_macs / (codec.decoder_lines * width))
+        encode_macs = (n_q + n_k) * d * h * hc
+    else:
+        qk_load = np.full(h, n_q * d * bpe + k_loads * k_bytes, dtype=np.float64)
+        decode_macs = np.zeros(h, dtype=np.int64)
+        decode_cycles = np.zeros(h)
+        encode_macs = 0
+    v_load = np.full(h, v_loads * v_bytes, dtype=np.float64)
+    out_store = np.full(h, n_q * dv * bpe, dtype=np.float64)
+    bpc = hw.dram_bytes_per_cycle
+
+    # Tiles: head-major, n_tiles per head, each with 1/n_tiles of the head's work.
+    per_tile = lambda x: np.repeat(np.asarray(x, dtype=np.float64) / n_tiles, n_tiles)  # noqa: E731
+    # Decoding streams Q and K into the engines during Q K^T: that phase takes the longer.
+    qk_cycles = np.maximum(qk_cycles, decode_cycles)
+    compute = (qk_cycles + softmax_cycles + sv_cycles).astype(np.float64)
+    load_cycles = per_tile(qk_load + index_load + v_load) / bpc
+    _, stall, _ = tile_timeline(load_cycles, per_tile(compute), per_tile(out_store) / bpc,
+                                    db)
+    # The block's stall is charged to heads in proportion to the loads they wait for.
+    weights = load_cycles.reshape(h, n_tiles).sum(axis=1)
+    share = weights / weights.sum() if weights.sum() > 0 else np.full(h, 1.0 / h)
+    stall_cycles = float(stall) * share
+
+    scores_b = scores * bpe
+    sram = {
+        ("q", "write", "qk"): np.full(h, n_q * d * bpe),
+        ("k", "write", "qk"): np.full(h, k_loads * k_bytes),
+        ("index", "write", "qk"): index_load,
+        ("q", "read", "qk"): np.full(h, n_q * d * bpe),
+        ("k", "read", "qk"): scores * d * bpe,
+        ("index", "read", "qk"): index_load,
+        ("output", "write", "qk"): scores_b,
+        ("output", "read", "softmax"): scores_b,
+        ("output", "write", "softmax"): scores_b,
+        ("v", "write", "sv"): np.full(h, v_loads * v_bytes),
+        ("v", "read", "sv"): scores * dv * bpe,
+        ("output", "read", "sv"): scores_b + n_q * dv * bpe,
+        ("output", "write", "sv"): np.full(h, n_q * dv * bpe),
+    }
+    return BlockAttention(
+        dense_lines=dense_lines, sparse_lines=sparse_lines, qk_cycles=qk_cycles,
+        softmax_cycles=softmax_cycles, sv_cycles=sv_cycles, stall_cycles=stall_cycles,
+        dense_busy_qk=dense_busy_qk, dense_busy_sv=dense_busy_sv,
+        sparse_busy_qk=sparse_busy_qk, sparse_busy_sv=sparse_busy_sv, dense_macs_qk=dense_macs_qk,
+        sparse_macs_qk=sparse_macs_qk, dense_macs_sv=dense_macs_sv,
+        sparse_macs_sv=sparse_macs_sv, softmax_ops=softmax_ops, decode_macs=decode_macs,
+        dram_qk_bytes=qk_load + index_load, dram_v_bytes=v_load, dram_out_bytes=out_store,
+        sram=sram, encode_macs=int(encode_macs),
+    )

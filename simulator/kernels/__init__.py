@@ -1,0 +1,26 @@
+"""numba kernels of the simulator: arrays and scalars in, arrays and scalars out.
+
+Every kernel is compiled with the flags of :mod:`vitsim.simulator.kernels.jit` and has a slow,
+obviously-correct twin in ``tests/test_kernels.py``. Python wrappers elsewhere in the
+simulator validate configurations, turn them into scalars and pack the results.
+"""
+
+from vitsim.simulator.kernels.sparse_rows import (
+    GREEDY,
+    INFEASIBLE_CYCLES,
+    ROUND_ROBIN,
+    best_split,
+    heads_sparse_cycles,
+    line_loads,
+)
+from vitsim.simulator.kernels.timeline import tile_timeline
+
+__all__ = [
+    "GREEDY",
+    "INFEASIBLE_CYCLES",
+    "ROUND_ROBIN",
+    "best_split",
+    "heads_sparse_cycles",
+    "line_loads",
+    "tile_timeline",
+]

@@ -1,0 +1,120 @@
+"""How loads, compute and stores of a sequence of tiles overlap: computed, not assumed.
+
+Two resources: one DRAM channel that performs loads and stores one at a time, and one compute
+engine that processes tiles in order. Every tile ``i`` has a load ``L_i``, a compute ``C_i``
+and a store ``S_i`` (cycles, any of them may be 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vitsim.simulator.kernels.jit import jit
+
+
+@jit
+def tile_timeline(load_cycles, compute_cycles, store_cycles, double_buffered):
+    """Total, stall and DRAM-busy cycles of a tile sequence.
+
+    ``load_cycles``, ``compute_cycles``, ``store_cycles``: float64 [T], cycles of each tile's
+    DRAM load, computation and DRAM store (>= 0). ``double_buffered``: whether the input and
+    the output buffers each have two slots.
+
+    Returns ``(total_cycles, stall_cycles, dram_busy_cycles)`` as floats: the end of the
+    last store (never before the last compute ends), ``total - sum(compute)`` (cycles in
+    which the engine does not compute) and ``sum(load) + sum(store)``. An empty sequence
+    takes 0.
+
+    **Single buffer**: strictly serial, ``L0 C0 S0 L1 C1 S1 ...``; the total is the sum of
+    all three arrays.
+
+    **Double buffer** (ping-pong input and output buffers):
+
+    * load ``i`` needs load ``i-1`` finished and input slot ``i % 2`` free, i.e. compute
+      ``i-2`` ended (its ready time is the later of the two);
+    * compute ``i`` needs load ``i`` finished, compute ``i-1`` ended and output slot
+      ``i % 2`` free, i.e. store ``i-2`` finished;
+    * store ``i`` needs compute ``i`` ended (its ready time);
+    * the channel is non-preemptive and first come, first served: whenever it is free it
+      starts, of the next load and the next store, the one with the earlier ready time (even
+      if that time is still to come), and on a tie the **store** (it belongs to the older
+      tile and frees an output slot). Loads and stores each stay in tile order.
+
+    Four tiles with ``L = S = 1`` and ``C = 3`` (one column per cycle)::
+
+        cycle    0  1  2  3  4  5  6  7  8  9 10 11 12 13
+        DRAM    L0 L1  .  . S0 L2  . S1 L3  . S2  .  . S3
+        engine   . C0 C0 C0 C1 C1 C1 C2 C2 C2 C3 C3 C3  .
+
+    ``L1`` overlaps ``C0``; ``L2`` needs slot 0, freed when ``C0`` ends at 4, when ``S0``
+    becomes ready too: the tie goes to ``S0``. Total 14 cycles, 2 of them stalls (the first
+    load and the last store), against 20 serial cycles.
+
+    The schedule is built in one pass over the channel's operations in order, O(T).
+    """
+    n_tiles = load_cycles.shape[0]
+    if compute_cycles.shape[0] != n_tiles or store_cycles.shape[0] != n_tiles:
+        raise ValueError("load, compute and store cycles must have the same length")
+    compute_sum = 0.0
+    dram_busy = 0.0
+    for i in range(n_tiles):
+        if not (load_cycles[i] >= 0.0 and compute_cycles[i] >= 0.0 and store_cycles[i] >= 0.0):
+            raise ValueError("cycles must be >= 0 (and not NaN)")
+        compute_sum += compute_cycles[i]
+        dram_busy += load_cycles[i]
+        dram_busy += store_cycles[i]
+    if n_tiles == 0:
+        return 0.0, 0.0, 0.0
+
+    if not double_buffered:
+        t = 0.0
+        for i in range(n_tiles):
+            t += load_cycles[i]
+            t += compute_cycles[i]
+            t += store_cycles[i]
+        return t, t - compute_sum, dram_busy
+
+    load_end = np.empty(n_tiles)
+    compute_end = np.empty(n_tiles)
+    store_end = np.empty(n_tiles)
+    next_load = 0
+    next_compute = 0
+    next_store = 0
+    channel_free = 0.0
+    while next_store < n_tiles:
+        # Every compute whose inputs are known is placed at once; the engine never waits for
+        # the channel's choice beyond these dependencies.
+        while (next_compute < next_load
+               and (next_compute < 2 or next_compute - 2 < next_store)):
+            c = next_compute
+            start = load_end[c]
+            if c >= 1:
+                start = max(start, compute_end[c - 1])
+            if c >= 2:
+                start = max(start, store_end[c - 2])
+            compute_end[c] = start + compute_cycles[c]
+            next_compute += 1
+        # The next load's ready time is known once compute next_load-2 is placed; the next
+        # store's once its compute is. At least one of them always is (a store that is not
+        # known waits for the next load; a load that is not known waits, through compute
+        # next_load-2, for the next store).
+        load_known = next_load < n_tiles and (next_load < 2 or next_load - 2 < next_compute)
+        store_known = next_store < next_compute
+        load_ready = 0.0
+        if load_known:
+            if next_load >= 1:
+                load_ready = load_end[next_load - 1]
+            if next_load >= 2:
+                load_ready = max(load_ready, compute_end[next_load - 2])
+        if store_known and (not load_known or compute_end[next_store] <= load_ready):
+            b = next_store
+            store_end[b] = max(compute_end[b], channel_free) + store_cycles[b]
+            channel_free = store_end[b]
+            next_store += 1
+        else:
+            a = next_load
+            load_end[a] = max(load_ready, channel_free) + load_cycles[a]
+            channel_free = load_end[a]
+            next_load += 1
+    total = store_end[n_tiles - 1]  # a store never ends before its compute
+    return total, total - compute_sum, dram_busy

@@ -1,0 +1,163 @@
+"""``simulate(trace, hardware)``: the whole model on one accelerator, stage by stage.
+
+Per block, in execution order: ``ln1`` (vector), ``qkv`` (or LeViT's ``kv`` and ``q``; the
+encoder compresses Q and K on the store path: ``encode``), the attention of every head
+(``decode`` on the load path, ``qk``, ``softmax``, ``sv``), ``proj``, ``residual``, ``ln2``,
+``fc1``, ``gelu``, ``fc2``, ``residual``. The stem and classifier GEMMs run before and after.
+Stages run one after another; within a stage, loads and compute overlap as the tile timeline
+allows. See :mod:`vitsim.simulator.linear` and :mod:`vitsim.simulator.attention`.
+
+Vector work (layer norm, GELU, residual adds) runs on the vector unit on data streaming
+between the GEMMs, so it adds cycles but no DRAM traffic of its own, except that a residual
+add reads its skip operand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vitsim.hw_configs.schema import HardwareConfig
+from vitsim.simulator.attention import simulate_block_attention
+from vitsim.simulator.counts import StageTableBuilder
+from vitsim.simulator.linear import TiledGemm, tiled_gemm
+from vitsim.simulator.results import SimulationResult
+from vitsim.workloads.model_spec import Activation, BlockSpec, Norm
+from vitsim.workloads.trace import WorkloadTrace
+
+# Element operations per element on the vector unit (assumptions, one lane-cycle each):
+LAYERNORM_OPS_PER_ELEMENT = 4  # accumulate mean, accumulate variance, normalize, scale+shift
+ACTIVATION_OPS_PER_ELEMENT = 1  # GELU / hardswish by a piecewise unit, one element a cycle
+RESIDUAL_OPS_PER_ELEMENT = 1  # one add
+
+
+def _add_gemm(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str,
+              g: TiledGemm) -> None:
+    b.add(
+        layer=layer, head=-1, stage=stage, engine="dense",
+        macs=g.macs, dense_macs=g.macs,
+        dram_read_bytes=g.dram_read_bytes, dram_write_bytes=g.dram_write_bytes,
+        sram_read_bytes_activation=g.sram_read_a, sram_read_bytes_weight=g.sram_read_b,
+        sram_write_bytes_output=g.sram_write_c, sram_read_bytes_output=g.dram_write_bytes,
+        sram_write_bytes_activation=g.sram_fill_a, sram_write_bytes_weight=g.sram_fill_b,
+        compute_cycles=g.compute_cycles, fill_cycles=g.fill_cycles,
+        stall_cycles=g.stall_cycles, total_cycles=g.total_cycles,
+        roofline_cycles=_roofline(hw, g.macs, g.dram_read_bytes + g.dram_write_bytes),
+        dense_busy_cycles=g.compute_cycles + g.fill_cycles,
+        dense_lines=hw.mac_array.n_lines,
+    )
+
+
+def _roofline(hw: HardwareConfig, macs: float, dram_bytes: float) -> float:
+    return max(macs / hw.dense_macs, dram_bytes / hw.dram_bytes_per_cycle)
+
+
+def _add_vector(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str, ops: int,
+                dram_read_bytes: int = 0) -> None:
+    compute = float(np.ceil(ops / hw.vector.ops_per_cycle))
+    memory = dram_read_bytes / hw.dram_bytes_per_cycle
+    total = max(compute, memory)
+    b.add(layer=layer, head=-1, stage=stage, engine="vector", vector_ops=ops,
+          dram_read_bytes=dram_read_bytes, sram_write_bytes_activation=dram_read_bytes,
+          compute_cycles=compute, stall_cycles=total - compute, total_cycles=total,
+          roofline_cycles=max(compute, memory))
+
+
+def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace,
+                  li: int, block: BlockSpec, heads: slice) -> None:
+    at = trace.attention
+    bpe = hw.bytes_per_element
+    ln_ops = LAYERNORM_OPS_PER_ELEMENT * block.n_k_tokens * block.in_dim
+    if block.norm is Norm.LAYERNORM:
+        _add_vector(b, hw, li, "ln1", ln_ops)
+    for g in block.linear_gemms():
+        if g.name in ("qkv", "kv", "q"):
+            _add_gemm(b, hw, li, g.name, tiled_gemm(g.m, g.k, g.n, hw, name=g.name))
+
+    # --- attention of every head ----------------------------------------------------------
+    r0, r1 = int(at.row_offsets[heads.start]), int(at.row_offsets[heads.stop])
+    polarized = hw.schedule.polarization and hw.engines.sparse.enabled
+    sparse_rows = at.sparse_row_nnz[r0:r1]
+    dense_rows = at.dense_row_nnz[r0:r1]
+    kept_rows = sparse_rows + dense_rows
+    row_offsets = at.row_offsets[heads.start:heads.stop + 1] - r0
+    n_heads = block.n_heads
+    max_row = np.maximum.reduceat(kept_rows, row_offsets[:-1]) if kept_rows.size else \
+        np.zeros(n_heads, dtype=np.int32)
+    dense_nnz = at.dense_nnz()[heads]
+    sparse_nnz = at.sparse_nnz()[heads]
+    if polarized:
+        n_global, rows, s_nnz = at.n_global[heads].astype(np.int64), sparse_rows, sparse_nnz
+    else:  # ablation: no global tokens, every kept score on the sparser engine
+        n_global, rows, s_nnz = np.zeros(n_heads, np.int64), kept_rows, sparse_nnz + dense_nnz
+    att = simulate_block_attention(hw, block, n_global, dense_nnz, s_nnz,
+                                   np.ascontiguousarray(rows), row_offsets.astype(np.int64),
+                                   max_row)
+    head_idx = np.arange(n_heads)
+    if att.encode_macs:
+        b.add(layer=li, head=-1, stage="encode", engine="codec", codec_macs=att.encode_macs)
+        b.add(layer=li, head=head_idx, stage="decode", engine="codec", n=n_heads,
+              codec_macs=att.decode_macs)
+    sram = {}
+    for (buf, kind, stage), values in att.sram.items():
+        sram.setdefault(stage, {})[f"sram_{kind}_bytes_{buf}"] = values
+    rate = hw.mac_array_macs
+    bpc = hw.dram_bytes_per_cycle
+    qk_macs = att.dense_macs_qk + att.sparse_macs_qk
+    sv_macs = att.dense_macs_sv + att.sparse_macs_sv
+    common = dict(layer=li, head=head_idx, engine="attention", n=n_heads,
+                  dense_lines=att.dense_lines, sparse_lines=att.sparse_lines)
+    qk_busy = att.qk_cycles.astype(np.float64)
+    b.add(stage="qk", macs=qk_macs, dense_macs=att.dense_macs_qk,
+          sparse_macs=att.sparse_macs_qk, dram_read_bytes=np.rint(att.dram_qk_bytes),
+          compute_cycles=qk_busy, stall_cycles=att.stall_cycles,
+          total_cycles=qk_busy + att.stall_cycles,
+          roofline_cycles=np.maximum(qk_macs / rate, att.dram_qk_bytes / bpc),
+          dense_busy_cycles=att.dense_busy_qk, sparse_busy_cycles=att.sparse_busy_qk,
+          **sram.get("qk", {}), **common)
+    b.add(layer=li, head=head_idx, stage="softmax", engine="softmax", n=n_heads,
+          softmax_ops=att.softmax_ops, compute_cycles=att.softmax_cycles,
+          total_cycles=att.softmax_cycles, roofline_cycles=att.softmax_cycles,
+          **sram.get("softmax", {}))
+    sv_dram = att.dram_v_bytes + att.dram_out_bytes
+    sv_busy = att.sv_cycles.astype(np.float64)
+    b.add(stage="sv", macs=sv_macs, dense_macs=att.dense_macs_sv,
+          sparse_macs=att.sparse_macs_sv, dram_read_bytes=np.rint(att.dram_v_bytes),
+          dram_write_bytes=np.rint(att.dram_out_bytes), compute_cycles=sv_busy,
+          total_cycles=sv_busy, roofline_cycles=np.maximum(sv_macs / rate, sv_dram / bpc),
+          dense_busy_cycles=att.dense_busy_sv, sparse_busy_cycles=att.sparse_busy_sv,
+          **sram.get("sv", {}), **common)
+
+    # --- projection and MLP ---------------------------------------------------------------
+    act_ops = ACTIVATION_OPS_PER_ELEMENT
+    for g in block.linear_gemms():
+        if g.name in ("qkv", "kv", "q"):
+            continue
+        if g.name == "fc1" and block.norm is Norm.LAYERNORM:
+            _add_vector(b, hw, li, "ln2", LAYERNORM_OPS_PER_ELEMENT * g.m * g.k)
+        _add_gemm(b, hw, li, g.name, tiled_gemm(g.m, g.k, g.n, hw, name=g.name))
+        if g.name == "proj" and block.activation is Activation.HARDSWISH:
+            # LeViT applies hardswish to the attention output before the projection.
+            _add_vector(b, hw, li, "activation", act_ops * g.m * g.k)
+        if g.name == "fc1":
+            _add_vector(b, hw, li, "activation", act_ops * g.m * g.n)
+        if g.name in ("proj", "fc2") and (g.name == "fc2" or block.square):
+            # LeViT's subsampling attention changes width: no skip connection around it.
+            _add_vector(b, hw, li, "residual", RESIDUAL_OPS_PER_ELEMENT * g.m * g.n,
+                        dram_read_bytes=int(g.m * g.n * bpe))
+
+
+def simulate(trace: WorkloadTrace, hardware: HardwareConfig) -> SimulationResult:
+    """Simulate every stage of ``trace`` on ``hardware``; see the module docstring."""
+    b = StageTableBuilder()
+    spec = trace.spec
+    for g in spec.stem_gemms:
+        stage = "patch_embed"
+        _add_gemm(b, hardware, -1, stage, tiled_gemm(g.m, g.k, g.n, hardware, name=g.name))
+    start = 0
+    for li, block in enumerate(spec.blocks):
+        _block_stages(b, hardware, trace, li, block, slice(start, start + block.n_heads))
+        start += block.n_heads
+    for g in spec.head_gemms:
+        _add_gemm(b, hardware, spec.n_layers, "classifier",
+                  tiled_gemm(g.m, g.k, g.n, hardware, name=g.name))
+    return SimulationResult.from_table(b.build(), hardware, trace)
