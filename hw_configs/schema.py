@@ -32,7 +32,7 @@ The tree (YAML keys = field names)::
           dataflow: Dataflow                 systolic only: os | ws
         sparse: SparseEngine
           enabled: bool                      false = dense-only design (attention masked)
-          row_policy: RowPolicy              round_robin | greedy
+          row_policy: RowPolicy              round_robin | greedy | balanced
       allocation: Allocation
         policy: AllocationPolicy             static | proportional | search
         static_dense_fraction: float in [0, 1]
@@ -98,6 +98,9 @@ class RowPolicy(str, Enum):
 
     ROUND_ROBIN = "round_robin"  # row i goes to line i mod n_lines
     GREEDY = "greedy"  # longest-processing-time first: longest row to the least-loaded line
+    # Scores (not rows) spread evenly over the lines, long rows split with partial sums merged:
+    # the ideal balance ViTCoD's released simulator assumes (ceil(nnz / sparse lines)).
+    BALANCED = "balanced"
 
 
 class AllocationPolicy(str, Enum):

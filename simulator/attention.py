@@ -36,6 +36,7 @@ from vitsim.hw_configs.schema import AllocationPolicy, HardwareConfig, RowPolicy
 from vitsim.simulator.dense_engine import dense_gemm
 from vitsim.simulator.kernels import (
     GREEDY,
+    INFEASIBLE_CYCLES,
     ROUND_ROBIN,
     best_split,
     heads_sparse_cycles,
@@ -79,12 +80,37 @@ class BlockAttention:
     encode_macs: int
 
 
+def _sparse_line_load(hw: HardwareConfig, row_nnz: np.ndarray, row_offsets: np.ndarray,
+                      sparse_lines: np.ndarray, sparse_nnz: np.ndarray) -> np.ndarray:
+    """Scores on the busiest sparse line of each head (the head's sparse time in scores)."""
+    policy = hw.engines.sparse.row_policy
+    if policy is RowPolicy.BALANCED:
+        safe = np.maximum(sparse_lines, 1)
+        load = -(-sparse_nnz // safe)
+        return np.where((sparse_lines == 0) & (sparse_nnz > 0), INFEASIBLE_CYCLES, load)
+    load = heads_sparse_cycles(row_nnz, row_offsets, sparse_lines.astype(np.int64),
+                               np.ones(sparse_lines.shape[0], dtype=np.int64),
+                               _ROW_POLICY[policy])
+    return np.asarray(load, dtype=np.int64)
+
+
 def _split_lines(hw: HardwareConfig, dense_pairs: np.ndarray, sparse_nnz: np.ndarray,
                  row_nnz: np.ndarray, row_offsets: np.ndarray, cyc: int) -> np.ndarray:
     """Dense-engine MAC lines per head by the allocation policy."""
     n_lines = hw.mac_array.n_lines
     policy = hw.allocation.policy
     has_dense, has_sparse = dense_pairs > 0, sparse_nnz > 0
+    if policy is AllocationPolicy.SEARCH and hw.engines.sparse.row_policy is RowPolicy.BALANCED:
+        # Every split at once: [heads, dense lines 0..L].
+        ld = np.arange(n_lines + 1)[None, :]
+        dense_t = np.where(dense_pairs[:, None] > 0,
+                           np.where(ld > 0, -(-dense_pairs[:, None] // np.maximum(ld, 1)),
+                                    INFEASIBLE_CYCLES), 0)
+        ls = n_lines - ld
+        sparse_t = np.where(sparse_nnz[:, None] > 0,
+                            np.where(ls > 0, -(-sparse_nnz[:, None] // np.maximum(ls, 1)),
+                                     INFEASIBLE_CYCLES), 0)
+        return np.argmin(np.maximum(dense_t, sparse_t), axis=1).astype(np.int64)
     if policy is AllocationPolicy.SEARCH:
         cyc_arr = np.full(dense_pairs.shape, cyc, dtype=np.int64)
         lines, _ = best_split(dense_pairs.astype(np.int64), row_nnz, row_offsets, n_lines,
@@ -157,10 +183,7 @@ def simulate_block_attention(
                                  for g in n_global], dtype=np.int64)
             dense_sv = np.array([dense_gemm(n_q, int(g), dv, hw).total_cycles if g else 0
                                  for g in n_global], dtype=np.int64)
-        load = heads_sparse_cycles(row_nnz, row_offsets, sparse_lines.astype(np.int64),
-                                   np.ones(h, dtype=np.int64),
-                                   _ROW_POLICY[hw.engines.sparse.row_policy])
-        load = np.asarray(load, dtype=np.int64)
+        load = _sparse_line_load(hw, row_nnz, row_offsets, sparse_lines, sparse_nnz)
         qk_cycles = np.maximum(dense_qk, load * cq)
         sv_cycles = np.maximum(dense_sv, load * cv)
         dense_busy_qk, dense_busy_sv = dense_qk, dense_sv
