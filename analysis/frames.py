@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vitsim.simulator.counts import COUNT_COLUMNS, CYCLE_COLUMNS, INFO_COLUMNS
+from vitsim.simulator.counts import COUNT_COLUMNS, CYCLE_COLUMNS, ENGINES, INFO_COLUMNS, STAGES
 from vitsim.simulator.energy import COMPONENTS
 from vitsim.simulator.results import SimulationResult
 
@@ -14,7 +14,9 @@ def stages_frame(result: SimulationResult) -> pd.DataFrame:
     t = result.stages
     frame = pd.DataFrame({
         "layer": t.layer, "head": t.head,
-        "stage": pd.Categorical(t.stage_names()), "engine": pd.Categorical(t.engine_names()),
+        # Categories in execution-order vocabulary, so group-bys list stages in that order.
+        "stage": pd.Categorical.from_codes(t.stage, categories=STAGES),
+        "engine": pd.Categorical.from_codes(t.engine, categories=ENGINES),
     })
     for name in (*CYCLE_COLUMNS, *COUNT_COLUMNS, *INFO_COLUMNS):
         frame[name] = t[name]
