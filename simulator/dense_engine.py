@@ -142,7 +142,17 @@ def systolic_folds(
     ``(S_R, S_C) = (K, N)`` and streams ``T = M``. Folds are ``ceil(S_R / rows)`` by
     ``ceil(S_C / cols)``.
     """
-    df = _dataflow(dataflow)
+    return _folds(
+        _positive_int(m, "m"),
+        _positive_int(k, "k"),
+        _positive_int(n, "n"),
+        _positive_int(rows, "rows"),
+        _positive_int(cols, "cols"),
+        _dataflow(dataflow),
+    )
+
+
+def _folds(m: int, k: int, n: int, rows: int, cols: int, df: Dataflow) -> tuple[int, int, int]:
     if df is Dataflow.OS:
         s_r, s_c, t = m, n, k
     else:
@@ -167,7 +177,12 @@ def systolic_fill_drain_per_fold(*, rows: int, cols: int, dataflow: Dataflow | s
       ``2 * rows + cols + T - 2``, the paper's Eq. (1) with ``S_R = rows, S_C = cols``.
       Fill/drain per fold: ``2 * rows + cols - 2``.
     """
-    df = _dataflow(dataflow)
+    return _fill_per_fold(
+        _positive_int(rows, "rows"), _positive_int(cols, "cols"), _dataflow(dataflow)
+    )
+
+
+def _fill_per_fold(rows: int, cols: int, df: Dataflow) -> int:
     if df is Dataflow.OS:
         return rows + cols - 2
     return 2 * rows + cols - 2
@@ -235,10 +250,10 @@ def systolic_gemm(
 
 
 def _systolic(m: int, k: int, n: int, rows: int, cols: int, df: Dataflow, bits: int) -> GemmTiming:
-    row_folds, col_folds, t = systolic_folds(m, k, n, rows=rows, cols=cols, dataflow=df)
+    row_folds, col_folds, t = _folds(m, k, n, rows, cols, df)
     n_folds = row_folds * col_folds
     compute = n_folds * t
-    fill = n_folds * systolic_fill_drain_per_fold(rows=rows, cols=cols, dataflow=df)
+    fill = n_folds * _fill_per_fold(rows, cols, df)
     reads_a = m * k * -(-n // cols)
     if df is Dataflow.OS:
         reads_b = k * n * -(-m // rows)

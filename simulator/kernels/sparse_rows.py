@@ -1,10 +1,10 @@
 """Rows of a sparse attention head spread over MAC lines; the slowest line sets the time.
 
-ViTCoD's sparser engine (HPCA 2023, Sec. V-B) gives each MAC line whole query rows of the
+ViTCoD's sparser engine (ViTCoD, HPCA 2023) gives each MAC line whole query rows of the
 sparse attention map; a row with ``nnz`` kept scores keeps its line busy for
 ``nnz * cycles_per_score`` cycles, and a head is done when its most loaded line is done. The
 denser engine handles the global-token columns, and the MAC lines of the array are split
-between the two engines per head (Sec. V-C); :func:`best_split` searches that split.
+between the two engines per head; :func:`best_split` searches that split.
 
 Two assignment policies, given as integer codes so the kernels take scalars only:
 
@@ -21,10 +21,12 @@ Rows with zero work cost nothing under either policy. Work and times are integer
 huge sentinel (``int64 max // 4``, so a few of them still add without overflow); callers
 treat any result ``>= INFEASIBLE_CYCLES`` as "cannot be scheduled".
 
-LPT is not monotone in the number of lines: giving it one more line can make its schedule
-slower (see ``tests/test_kernels.py::test_greedy_can_get_slower_with_more_lines``). Round
-robin is not monotone either in general (its makespan depends on which rows share
-``i % n_lines``). :func:`best_split` is therefore exact: it never assumes monotonicity.
+Neither policy is known to be monotone in the number of lines. Round robin is not: rows
+of work ``[2, 1, 1, 2]`` take 3 cycles on 2 lines and 4 on 3 (rows 0 and 3 meet on line 0).
+For LPT no counterexample turned up in an exhaustive search (every multiset of 8 rows of
+1..30 cycles, 10 of 1..20, 12 of 1..14, 14 of 1..10, 16 of 1..8, 20 of 1..5, on any number
+of lines) nor in 40 million random instances, but no proof is known to us.
+:func:`best_split` is therefore exact and never assumes monotonicity.
 """
 
 from __future__ import annotations
@@ -227,9 +229,11 @@ def heads_sparse_cycles(row_nnz, row_offsets, n_lines, cycles_per_score, policy)
     cycles = np.zeros(n_heads, dtype=np.int64)
     for h in range(n_heads):
         row_work, sorted_work, total, max_work = _head_work(
-            row_nnz, row_offsets[h], row_offsets[h + 1], cycles_per_score[h])
-        cycles[h] = _sparse_time(row_work, sorted_work, total, max_work, n_lines[h], policy,
-                                 buf_load, buf_idx)
+            row_nnz, row_offsets[h], row_offsets[h + 1], cycles_per_score[h]
+        )
+        cycles[h] = _sparse_time(
+            row_work, sorted_work, total, max_work, n_lines[h], policy, buf_load, buf_idx
+        )
     return cycles
 
 
@@ -249,8 +253,15 @@ def _ceil_div(a, b):
 
 
 @jit
-def best_split(dense_pairs, row_nnz, row_offsets, n_lines_total, dense_cycles_per_pair,
-               sparse_cycles_per_score, policy):
+def best_split(
+    dense_pairs,
+    row_nnz,
+    row_offsets,
+    n_lines_total,
+    dense_cycles_per_pair,
+    sparse_cycles_per_score,
+    policy,
+):
     """Per head, the split of ``n_lines_total`` MAC lines between the two engines.
 
     ``dense_pairs``: int64 [H], work items of the denser engine (kept scores in the global
@@ -294,13 +305,15 @@ def best_split(dense_pairs, row_nnz, row_offsets, n_lines_total, dense_cycles_pe
     cycles = np.zeros(n_heads, dtype=np.int64)
     for h in range(n_heads):
         row_work, sorted_work, total, max_work = _head_work(
-            row_nnz, row_offsets[h], row_offsets[h + 1], sparse_cycles_per_score[h])
+            row_nnz, row_offsets[h], row_offsets[h + 1], sparse_cycles_per_score[h]
+        )
         pairs = dense_pairs[h]
         per_pair = dense_cycles_per_pair[h]
         if pairs == 0 or per_pair == 0:
             dense_lines[h] = 0
-            cycles[h] = _sparse_time(row_work, sorted_work, total, max_work, n_lines_total,
-                                     policy, buf_load, buf_idx)
+            cycles[h] = _sparse_time(
+                row_work, sorted_work, total, max_work, n_lines_total, policy, buf_load, buf_idx
+            )
             continue
         if total == 0:
             dense_lines[h] = n_lines_total
@@ -322,8 +335,16 @@ def best_split(dense_pairs, row_nnz, row_offsets, n_lines_total, dense_cycles_pe
                 break
             if bound[n_dense] == best and n_dense > best_dense:
                 continue
-            sparse = _sparse_time(row_work, sorted_work, total, max_work,
-                                  n_lines_total - n_dense, policy, buf_load, buf_idx)
+            sparse = _sparse_time(
+                row_work,
+                sorted_work,
+                total,
+                max_work,
+                n_lines_total - n_dense,
+                policy,
+                buf_load,
+                buf_idx,
+            )
             t = max(_dense_time(pairs, per_pair, n_dense), sparse)
             if t < best or (t == best and n_dense < best_dense):
                 best = t

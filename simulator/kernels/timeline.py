@@ -40,6 +40,10 @@ def tile_timeline(load_cycles, compute_cycles, store_cycles, double_buffered):
       if that time is still to come), and on a tie the **store** (it belongs to the older
       tile and frees an output slot). Loads and stores each stay in tile order.
 
+    Under this channel order store ``i-2`` (ready when compute ``i-2`` ends) always goes
+    before load ``i`` (ready no earlier), so the output-slot condition never actually delays
+    a compute; it is kept so the model stays right if the channel rule changes.
+
     Four tiles with ``L = S = 1`` and ``C = 3`` (one column per cycle)::
 
         cycle    0  1  2  3  4  5  6  7  8  9 10 11 12 13
@@ -84,8 +88,7 @@ def tile_timeline(load_cycles, compute_cycles, store_cycles, double_buffered):
     while next_store < n_tiles:
         # Every compute whose inputs are known is placed at once; the engine never waits for
         # the channel's choice beyond these dependencies.
-        while (next_compute < next_load
-               and (next_compute < 2 or next_compute - 2 < next_store)):
+        while next_compute < next_load and (next_compute < 2 or next_compute - 2 < next_store):
             c = next_compute
             start = load_end[c]
             if c >= 1:
