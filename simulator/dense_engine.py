@@ -298,7 +298,8 @@ def _a_row_broadcasts(m: int, n: int, n_lines: int) -> int:
 
         pairs = ceil(m*n / L) + (m - 1) - floor((m - 1) / (L / gcd(L, n)))
 
-    When ``L`` divides ``n`` this is ``m * n / L = m * ceil(n / L)``.
+    When ``L`` divides ``n`` this is ``m * n / L``, and when ``n`` divides ``L`` it is ``m``:
+    both ``m * ceil(n / L)``.
     """
     period = n_lines // math.gcd(n_lines, n)
     n_passes = -(-m * n // n_lines)
@@ -343,7 +344,8 @@ def mac_lines_gemm(
     output; every output is written once::
 
         A reads  = K * (distinct (pass, A row) pairs)   = M * K * ceil(N / n_lines)
-                                                          when n_lines divides N
+                                                          when n_lines divides N or
+                                                          N divides n_lines
         B reads  = M * N * K
         C writes = M * N
 
