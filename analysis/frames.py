@@ -28,7 +28,7 @@ def stages_frame(result: SimulationResult) -> pd.DataFrame:
 
 def energy_frame(result: SimulationResult) -> pd.DataFrame:
     """Long format: one row per (layer, head, stage, component) with its energy in pJ."""
-    frame = stages_frame(result)
+    frame = stages_frame(result).drop(columns="energy_pj")  # melt's value column
     long = frame.melt(id_vars=["layer", "head", "stage"],
                       value_vars=[f"energy_pj_{c}" for c in COMPONENTS],
                       var_name="component", value_name="energy_pj")

@@ -169,6 +169,12 @@ def simulate_block_attention(
         index_load = ones * 0
     else:
         if hw.lines_shared:
+            if hw.mac_array.n_lines < 2 and np.any((dense_pairs > 0) & (sparse_nnz > 0)):
+                # Both engines work at once on disjoint lines: one line cannot be split, and
+                # giving it to either engine would leave the other's work uncounted.
+                raise VitsimError(f"one MAC line cannot be split between the dense and sparse "
+                                  f"engines (block {block.name}); use at least 2 lines or "
+                                  f"schedule.polarization: false", field="mac_array.n_lines")
             dense_lines = _split_lines(hw, dense_pairs, sparse_nnz, row_nnz, row_offsets,
                                        cq + cv)
             sparse_lines = hw.mac_array.n_lines - dense_lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from vitsim.hw_configs.schema import HardwareConfig
+from vitsim.hw_configs.schema import DenseEngineKind, HardwareConfig
 from vitsim.simulator.counts import ENGINES, StageTable
 from vitsim.simulator.energy import COMPONENTS, stage_energy_pj
 from vitsim.workloads.trace import WorkloadTrace
@@ -62,8 +62,13 @@ class SimulationResult:
         energy_mj = sum(float(v.sum()) for v in energy.values()) * 1e-9
         att = table.engine == ENGINES.index("attention")  # the qk and sv rows
         width = hw.mac_array.macs_per_line
-        # Engine capacity over the attention stages' time: lines x MACs per line x cycles.
-        cap_dense = float((table["dense_lines"][att] * width * table["total_cycles"][att]).sum())
+        # Engine capacity over the attention stages' time: lines x MACs per line x cycles,
+        # or, for a systolic dense engine, its whole array (it takes no share of the lines).
+        if hw.engines.dense.kind is DenseEngineKind.SYSTOLIC:
+            cap_dense = float(hw.engines.dense.n_systolic_macs * table["total_cycles"][att].sum())
+        else:
+            cap_dense = float((table["dense_lines"][att] * width
+                               * table["total_cycles"][att]).sum())
         cap_sparse = float((table["sparse_lines"][att] * width
                             * table["total_cycles"][att]).sum())
         totals = Totals(

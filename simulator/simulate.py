@@ -7,12 +7,20 @@ encoder compresses Q and K on the store path: ``encode``), the attention of ever
 Stages run one after another; within a stage, loads and compute overlap as the tile timeline
 allows. See :mod:`vitsim.simulator.linear` and :mod:`vitsim.simulator.attention`.
 
+The stage table has one row per (layer, head, stage): a stage that occurs more than once in a
+block (the two residual adds; LeViT's two activations) or in the stem (LeViT's four
+convolutions) is one row holding the sum of its occurrences, the vector rows placed after the
+block's ``fc2``. Every count and cycle column adds, so no total depends on this.
+
 Vector work (layer norm, GELU, residual adds) runs on the vector unit on data streaming
 between the GEMMs, so it adds cycles but no DRAM traffic of its own, except that a residual
 add reads its skip operand.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,7 +39,11 @@ RESIDUAL_OPS_PER_ELEMENT = 1  # one add
 
 
 def _add_gemm(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str,
-              g: TiledGemm) -> None:
+              gemms: Sequence[TiledGemm]) -> None:
+    """One row for the GEMMs of one stage (usually one; LeViT's stem has four)."""
+    g = TiledGemm(**{f.name: sum(getattr(x, f.name) for x in gemms)
+                     for f in dataclasses.fields(TiledGemm)})
+    roofline = sum(_roofline(hw, x.macs, x.dram_read_bytes + x.dram_write_bytes) for x in gemms)
     b.add(
         layer=layer, head=-1, stage=stage, engine="dense",
         macs=g.macs, dense_macs=g.macs,
@@ -41,7 +53,7 @@ def _add_gemm(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str,
         sram_write_bytes_activation=g.sram_fill_a, sram_write_bytes_weight=g.sram_fill_b,
         compute_cycles=g.compute_cycles, fill_cycles=g.fill_cycles,
         stall_cycles=g.stall_cycles, total_cycles=g.total_cycles,
-        roofline_cycles=_roofline(hw, g.macs, g.dram_read_bytes + g.dram_write_bytes),
+        roofline_cycles=roofline,
         dense_busy_cycles=g.compute_cycles + g.fill_cycles,
         dense_lines=hw.mac_array.n_lines,
     )
@@ -51,15 +63,19 @@ def _roofline(hw: HardwareConfig, macs: float, dram_bytes: float) -> float:
     return max(macs / hw.dense_macs, dram_bytes / hw.dram_bytes_per_cycle)
 
 
-def _add_vector(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str, ops: int,
-                dram_read_bytes: int = 0) -> None:
-    compute = float(np.ceil(ops / hw.vector.ops_per_cycle))
-    memory = dram_read_bytes / hw.dram_bytes_per_cycle
-    total = max(compute, memory)
+def _add_vector(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str,
+                parts: Sequence[tuple[int, int]]) -> None:
+    """One row for the vector ops of one stage: ``parts`` are (element ops, DRAM bytes read)
+    of each occurrence, each bound by the slower of its compute and its reads."""
+    ops = sum(p[0] for p in parts)
+    dram_read_bytes = sum(p[1] for p in parts)
+    compute = sum(float(np.ceil(o / hw.vector.ops_per_cycle)) for o, _ in parts)
+    total = sum(max(float(np.ceil(o / hw.vector.ops_per_cycle)), r / hw.dram_bytes_per_cycle)
+                for o, r in parts)
     b.add(layer=layer, head=-1, stage=stage, engine="vector", vector_ops=ops,
           dram_read_bytes=dram_read_bytes, sram_write_bytes_activation=dram_read_bytes,
           compute_cycles=compute, stall_cycles=total - compute, total_cycles=total,
-          roofline_cycles=max(compute, memory))
+          roofline_cycles=total)
 
 
 def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace,
@@ -68,10 +84,10 @@ def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace
     bpe = hw.bytes_per_element
     ln_ops = LAYERNORM_OPS_PER_ELEMENT * block.n_k_tokens * block.in_dim
     if block.norm is Norm.LAYERNORM:
-        _add_vector(b, hw, li, "ln1", ln_ops)
+        _add_vector(b, hw, li, "ln1", [(ln_ops, 0)])
     for g in block.linear_gemms():
         if g.name in ("qkv", "kv", "q"):
-            _add_gemm(b, hw, li, g.name, tiled_gemm(g.m, g.k, g.n, hw, name=g.name))
+            _add_gemm(b, hw, li, g.name, [tiled_gemm(g.m, g.k, g.n, hw, name=g.name)])
 
     # --- attention of every head ----------------------------------------------------------
     r0, r1 = int(at.row_offsets[heads.start]), int(at.row_offsets[heads.stop])
@@ -100,7 +116,7 @@ def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace
     sram = {}
     for (buf, kind, stage), values in att.sram.items():
         sram.setdefault(stage, {})[f"sram_{kind}_bytes_{buf}"] = values
-    rate = hw.mac_array_macs
+    rate = hw.total_macs  # the MAC lines, or the systolic array of a dense-only design
     bpc = hw.dram_bytes_per_cycle
     qk_macs = att.dense_macs_qk + att.sparse_macs_qk
     sv_macs = att.dense_macs_sv + att.sparse_macs_sv
@@ -129,35 +145,39 @@ def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace
 
     # --- projection and MLP ---------------------------------------------------------------
     act_ops = ACTIVATION_OPS_PER_ELEMENT
+    vector: dict[str, list[tuple[int, int]]] = {"activation": [], "residual": []}
     for g in block.linear_gemms():
         if g.name in ("qkv", "kv", "q"):
             continue
         if g.name == "fc1" and block.norm is Norm.LAYERNORM:
-            _add_vector(b, hw, li, "ln2", LAYERNORM_OPS_PER_ELEMENT * g.m * g.k)
-        _add_gemm(b, hw, li, g.name, tiled_gemm(g.m, g.k, g.n, hw, name=g.name))
+            _add_vector(b, hw, li, "ln2", [(LAYERNORM_OPS_PER_ELEMENT * g.m * g.k, 0)])
+        _add_gemm(b, hw, li, g.name, [tiled_gemm(g.m, g.k, g.n, hw, name=g.name)])
         if g.name == "proj" and block.activation is Activation.HARDSWISH:
             # LeViT applies hardswish to the attention output before the projection.
-            _add_vector(b, hw, li, "activation", act_ops * g.m * g.k)
+            vector["activation"].append((act_ops * g.m * g.k, 0))
         if g.name == "fc1":
-            _add_vector(b, hw, li, "activation", act_ops * g.m * g.n)
+            vector["activation"].append((act_ops * g.m * g.n, 0))
         if g.name in ("proj", "fc2") and (g.name == "fc2" or block.square):
             # LeViT's subsampling attention changes width: no skip connection around it.
-            _add_vector(b, hw, li, "residual", RESIDUAL_OPS_PER_ELEMENT * g.m * g.n,
-                        dram_read_bytes=int(g.m * g.n * bpe))
+            vector["residual"].append((RESIDUAL_OPS_PER_ELEMENT * g.m * g.n,
+                                       int(g.m * g.n * bpe)))
+    for stage, parts in vector.items():
+        if parts:
+            _add_vector(b, hw, li, stage, parts)
 
 
 def simulate(trace: WorkloadTrace, hardware: HardwareConfig) -> SimulationResult:
     """Simulate every stage of ``trace`` on ``hardware``; see the module docstring."""
     b = StageTableBuilder()
     spec = trace.spec
-    for g in spec.stem_gemms:
-        stage = "patch_embed"
-        _add_gemm(b, hardware, -1, stage, tiled_gemm(g.m, g.k, g.n, hardware, name=g.name))
+    if spec.stem_gemms:
+        _add_gemm(b, hardware, -1, "patch_embed",
+                  [tiled_gemm(g.m, g.k, g.n, hardware, name=g.name) for g in spec.stem_gemms])
     start = 0
     for li, block in enumerate(spec.blocks):
         _block_stages(b, hardware, trace, li, block, slice(start, start + block.n_heads))
         start += block.n_heads
-    for g in spec.head_gemms:
+    if spec.head_gemms:
         _add_gemm(b, hardware, spec.n_layers, "classifier",
-                  tiled_gemm(g.m, g.k, g.n, hardware, name=g.name))
+                  [tiled_gemm(g.m, g.k, g.n, hardware, name=g.name) for g in spec.head_gemms])
     return SimulationResult.from_table(b.build(), hardware, trace)

@@ -16,6 +16,13 @@ REAL_MASK = "deit_tiny_info_0.95.npy"  # bool [12, 3, 197, 197], True = pruned
 REAL_GLOBAL_TOKENS = "deit_tiny_global_tokens_0.95.npy"  # float [12, 3]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", default=False,
+        help="rewrite tests/golden/simulator.json from the current code (then review the diff "
+             "and say in the commit why the numbers moved)")
+
+
 def _shared_file(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.is_file():
