@@ -29,7 +29,7 @@ from vitsim.simulator.attention import simulate_block_attention
 from vitsim.simulator.counts import StageTableBuilder
 from vitsim.simulator.linear import TiledGemm, tiled_gemm
 from vitsim.simulator.results import SimulationResult
-from vitsim.workloads.model_spec import Activation, BlockSpec, Norm
+from vitsim.workloads.model_spec import Activation, BlockSpec, Gemm, Norm
 from vitsim.workloads.trace import WorkloadTrace
 
 # Element operations per element on the vector unit (assumptions, one lane-cycle each):
@@ -41,8 +41,8 @@ RESIDUAL_OPS_PER_ELEMENT = 1  # one add
 def _add_gemm(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str,
               gemms: Sequence[TiledGemm]) -> None:
     """One row for the GEMMs of one stage (usually one; LeViT's stem has four)."""
-    g = TiledGemm(**{f.name: sum(getattr(x, f.name) for x in gemms)
-                     for f in dataclasses.fields(TiledGemm)})
+    g = gemms[0] if len(gemms) == 1 else TiledGemm(
+        **{f.name: sum(getattr(x, f.name) for x in gemms) for f in dataclasses.fields(TiledGemm)})
     roofline = sum(_roofline(hw, x.macs, x.dram_read_bytes + x.dram_write_bytes) for x in gemms)
     b.add(
         layer=layer, head=-1, stage=stage, engine="dense",
@@ -78,7 +78,23 @@ def _add_vector(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str
           roofline_cycles=total)
 
 
-def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace,
+class _GemmMemo:
+    """The tiled GEMMs of one run, by shape: a ViT repeats its shapes in every block, and
+    looking them up here hashes the hardware description once per shape, not once per use."""
+
+    def __init__(self, hw: HardwareConfig) -> None:
+        self.hw = hw
+        self.cache: dict[tuple[int, int, int], TiledGemm] = {}
+
+    def __call__(self, g: Gemm) -> TiledGemm:
+        key = (g.m, g.k, g.n)
+        if key not in self.cache:
+            self.cache[key] = tiled_gemm(g.m, g.k, g.n, self.hw, name=g.name)
+        return self.cache[key]
+
+
+def _block_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
+                  trace: WorkloadTrace,
                   li: int, block: BlockSpec, heads: slice) -> None:
     at = trace.attention
     bpe = hw.bytes_per_element
@@ -87,7 +103,7 @@ def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace
         _add_vector(b, hw, li, "ln1", [(ln_ops, 0)])
     for g in block.linear_gemms():
         if g.name in ("qkv", "kv", "q"):
-            _add_gemm(b, hw, li, g.name, [tiled_gemm(g.m, g.k, g.n, hw, name=g.name)])
+            _add_gemm(b, hw, li, g.name, [gemm(g)])
 
     # --- attention of every head ----------------------------------------------------------
     r0, r1 = int(at.row_offsets[heads.start]), int(at.row_offsets[heads.stop])
@@ -151,7 +167,7 @@ def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace
             continue
         if g.name == "fc1" and block.norm is Norm.LAYERNORM:
             _add_vector(b, hw, li, "ln2", [(LAYERNORM_OPS_PER_ELEMENT * g.m * g.k, 0)])
-        _add_gemm(b, hw, li, g.name, [tiled_gemm(g.m, g.k, g.n, hw, name=g.name)])
+        _add_gemm(b, hw, li, g.name, [gemm(g)])
         if g.name == "proj" and block.activation is Activation.HARDSWISH:
             # LeViT applies hardswish to the attention output before the projection.
             vector["activation"].append((act_ops * g.m * g.k, 0))
@@ -169,15 +185,16 @@ def _block_stages(b: StageTableBuilder, hw: HardwareConfig, trace: WorkloadTrace
 def simulate(trace: WorkloadTrace, hardware: HardwareConfig) -> SimulationResult:
     """Simulate every stage of ``trace`` on ``hardware``; see the module docstring."""
     b = StageTableBuilder()
+    gemm = _GemmMemo(hardware)
     spec = trace.spec
     if spec.stem_gemms:
         _add_gemm(b, hardware, -1, "patch_embed",
-                  [tiled_gemm(g.m, g.k, g.n, hardware, name=g.name) for g in spec.stem_gemms])
+                  [gemm(g) for g in spec.stem_gemms])
     start = 0
     for li, block in enumerate(spec.blocks):
-        _block_stages(b, hardware, trace, li, block, slice(start, start + block.n_heads))
+        _block_stages(b, gemm, hardware, trace, li, block, slice(start, start + block.n_heads))
         start += block.n_heads
     if spec.head_gemms:
         _add_gemm(b, hardware, spec.n_layers, "classifier",
-                  [tiled_gemm(g.m, g.k, g.n, hardware, name=g.name) for g in spec.head_gemms])
+                  [gemm(g) for g in spec.head_gemms])
     return SimulationResult.from_table(b.build(), hardware, trace)
