@@ -1,0 +1,29 @@
+"""Every source package of the repository is installed: a folder with an ``__init__.py`` under a
+root package must be listed in pyproject's ``packages`` (the explicit list maps the root
+folders onto ``vitsim.*``; a subpackage left out installs nowhere and fails only after install).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ROOT_PACKAGES = ("workloads", "hw_configs", "simulator", "analysis", "models")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is Python 3.11+")
+def test_every_subpackage_is_listed() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {
+        "vitsim." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ROOT_PACKAGES
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
+    assert listed - found == set(), "these listed packages have no folder"
