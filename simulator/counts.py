@@ -84,7 +84,7 @@ class StageTableBuilder:
     _KNOWN = frozenset((*COUNT_COLUMNS, *CYCLE_COLUMNS, *INFO_COLUMNS))
 
     def __init__(self) -> None:
-        self._parts: list[tuple[int, dict]] = []
+        self._parts: list[tuple[int, bool, dict]] = []
 
     def add(self, *, layer: int | np.ndarray, head: int | np.ndarray, stage: str, engine: str,
             n: int = 1, **values: float | np.ndarray) -> None:
@@ -94,20 +94,35 @@ class StageTableBuilder:
             raise KeyError(f"unknown stage columns {sorted(unknown)}")
         values.update(layer=layer, head=head, stage=STAGES.index(stage),
                       engine=ENGINES.index(engine))
-        self._parts.append((n, values))
+        single = n == 1 and not any(type(v) is np.ndarray for v in values.values())
+        self._parts.append((n, single, values))
 
     def build(self) -> StageTable:
-        total = sum(n for n, _ in self._parts)
+        total = sum(n for n, _, _ in self._parts)
         dtypes = {"layer": np.int32, "head": np.int32, "stage": np.int8, "engine": np.int8,
                   **dict.fromkeys(COUNT_COLUMNS, np.int64),
                   **dict.fromkeys(CYCLE_COLUMNS, np.float64),
                   **dict.fromkeys(INFO_COLUMNS, np.int32)}
         cat = {name: np.zeros(total, dtype=dtype) for name, dtype in dtypes.items()}
+        # Single rows (linear and vector stages, most of the parts) go through one row-major
+        # matrix and one fancy-index write per column; multi-row parts (the heads of a block)
+        # are written by slice. Float64 holds every count exactly (all are far below 2**53).
+        names = tuple(dtypes)
+        single_at: list[int] = []
+        single_rows: list[list[float]] = []
         start = 0
-        for n, values in self._parts:
-            for name, value in values.items():
-                cat[name][start:start + n] = value
+        for n, single, values in self._parts:
+            if single:
+                single_at.append(start)
+                single_rows.append([values.get(name, 0) for name in names])
+            else:
+                for name, value in values.items():
+                    cat[name][start:start + n] = value
             start += n
+        if single_rows:
+            matrix = np.array(single_rows, dtype=np.float64)
+            for j, name in enumerate(names):
+                cat[name][single_at] = matrix[:, j]
         for arr in cat.values():
             arr.flags.writeable = False
         columns = {k: v for k, v in cat.items() if k not in ("layer", "head", "stage", "engine")}
