@@ -6,6 +6,7 @@ with ``shared/`` next to it); tests that need it skip, saying why, when it is ab
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,13 @@ def real_mask_path() -> Path:
 def real_global_tokens() -> np.ndarray:
     """Global tokens per (layer, head) that ViTCoD's reorder gives on the real mask, [12, 3]."""
     return np.load(_shared_file(REAL_GLOBAL_TOKENS), allow_pickle=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_vitsim_logging():
+    """``vitsim.analysis.cli.main`` adds a stderr handler to the ``vitsim`` logger; undo it."""
+    logger = logging.getLogger("vitsim")
+    handlers, level = logger.handlers[:], logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)

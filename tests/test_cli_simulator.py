@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import math
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from cli_runner import run
 
 from vitsim.analysis.cli import main
 from vitsim.hw_configs.loader import hardware_from_dict, load_hardware, preset_path
@@ -28,25 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SIMULATE = ("simulate", "--hw", "vitcod", "--model", "deit-tiny", "--sparsity", "0.9")
 GEMM = ("gemm", "--array", "32x32", "--dataflow", "os", "--m", "197", "--k", "192",
         "--n", "576")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """``main`` adds a handler to the ``vitsim`` logger; undo it after each test."""
-    logger = logging.getLogger("vitsim")
-    handlers, level = logger.handlers[:], logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def run_json(capsys, *argv) -> dict:

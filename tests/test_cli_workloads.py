@@ -8,38 +8,18 @@ temporary file beside it.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run
 
-from vitsim.analysis.cli import main
 from vitsim.workloads.model_spec import known_models
 from vitsim.workloads.trace import WorkloadTrace
 
 TINY_YAML = "name: tiny-test\nfamily: vit\nembed_dim: 32\ndepth: 2\nn_heads: 2\nimage_size: 64\n"
 N = 17  # (64 / 16)^2 + CLS
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """``main`` configures the root logger for the process; undo it after each test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture
