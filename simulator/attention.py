@@ -132,7 +132,6 @@ def simulate_block_attention(
     hw: HardwareConfig,
     block: BlockSpec,
     n_global: np.ndarray,
-    dense_nnz: np.ndarray,
     sparse_nnz: np.ndarray,
     row_nnz: np.ndarray,
     row_offsets: np.ndarray,

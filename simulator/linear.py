@@ -81,13 +81,12 @@ def _plan_tiles(m: int, n: int, row_bytes: float, bpe: float, w_cap: int, a_cap:
 
 
 @functools.lru_cache(maxsize=4096)
-def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *, a_in_dram: bool = True,
-               b_in_dram: bool = True, name: str = "gemm") -> TiledGemm:
+def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *,
+               name: str = "gemm") -> TiledGemm:
     """Simulate one GEMM stage on the whole dense engine, tiled by buffer capacity.
 
-    ``a_in_dram``/``b_in_dram`` say whether the operands come from DRAM (an activation
-    already on chip, e.g. softmax scores, does not). Results are memoised: a ViT repeats the
-    same shapes in every block, and a sweep repeats them across design points.
+    Both operands come from DRAM. Results are memoised: a ViT repeats the same shapes in
+    every block, and a sweep repeats them across design points.
     """
     bpe = hw.bytes_per_element
     db = hw.schedule.double_buffering
@@ -113,18 +112,16 @@ def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *, a_in_dram: bool = 
     else:
         jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows), indexing="xy")
     ii, jj = ii.ravel(), jj.ravel()
-    first_a = jj == 0 if cols_outer else np.ones_like(ii, dtype=bool)
-    first_b = np.ones_like(jj, dtype=bool) if cols_outer else ii == 0
+    # Each operand tile is loaded on its first use; the operand of the outer loop stays, the
+    # inner one is loaded again on every pass when it spans several tiles (see _dram_bytes).
     if cols_outer:
-        load_a = first_a | (n_rows > 1)
+        load_a = (jj == 0) | (n_rows > 1)
         load_b = ii == 0
     else:
         load_a = jj == 0
-        load_b = first_b | (n_cols > 1)
-    a_loads = np.where(load_a, heights[ii] * row_bytes, 0.0) if a_in_dram else \
-        np.zeros(ii.shape)
-    b_loads = np.where(load_b, widths[jj] * row_bytes, 0.0) if b_in_dram else \
-        np.zeros(ii.shape)
+        load_b = (ii == 0) | (n_cols > 1)
+    a_loads = np.where(load_a, heights[ii] * row_bytes, 0.0)
+    b_loads = np.where(load_b, widths[jj] * row_bytes, 0.0)
     stores = (heights[ii] * widths[jj] * bpe).astype(np.float64)
     shapes: dict[tuple[int, int], object] = {}
     timings = []

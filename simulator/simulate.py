@@ -94,8 +94,9 @@ class _GemmMemo:
 
 
 def _block_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
-                  trace: WorkloadTrace,
-                  li: int, block: BlockSpec, heads: slice) -> None:
+                  trace: WorkloadTrace, li: int, block: BlockSpec, heads: slice,
+                  dense_nnz: np.ndarray, sparse_nnz: np.ndarray) -> None:
+    """Rows of block ``li``; ``dense_nnz``/``sparse_nnz`` are its heads' kept scores by region."""
     at = trace.attention
     bpe = hw.bytes_per_element
     ln_ops = LAYERNORM_OPS_PER_ELEMENT * block.n_k_tokens * block.in_dim
@@ -115,13 +116,11 @@ def _block_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
     n_heads = block.n_heads
     max_row = np.maximum.reduceat(kept_rows, row_offsets[:-1]) if kept_rows.size else \
         np.zeros(n_heads, dtype=np.int32)
-    dense_nnz = at.dense_nnz()[heads]
-    sparse_nnz = at.sparse_nnz()[heads]
     if polarized:
         n_global, rows, s_nnz = at.n_global[heads].astype(np.int64), sparse_rows, sparse_nnz
     else:  # ablation: no global tokens, every kept score on the sparser engine
         n_global, rows, s_nnz = np.zeros(n_heads, np.int64), kept_rows, sparse_nnz + dense_nnz
-    att = simulate_block_attention(hw, block, n_global, dense_nnz, s_nnz,
+    att = simulate_block_attention(hw, block, n_global, s_nnz,
                                    np.ascontiguousarray(rows), row_offsets.astype(np.int64),
                                    max_row)
     head_idx = np.arange(n_heads)
@@ -190,9 +189,12 @@ def simulate(trace: WorkloadTrace, hardware: HardwareConfig) -> SimulationResult
     if spec.stem_gemms:
         _add_gemm(b, hardware, -1, "patch_embed",
                   [gemm(g) for g in spec.stem_gemms])
+    dense_nnz, sparse_nnz = trace.attention.dense_nnz(), trace.attention.sparse_nnz()
     start = 0
     for li, block in enumerate(spec.blocks):
-        _block_stages(b, gemm, hardware, trace, li, block, slice(start, start + block.n_heads))
+        heads = slice(start, start + block.n_heads)
+        _block_stages(b, gemm, hardware, trace, li, block, heads, dense_nnz[heads],
+                      sparse_nnz[heads])
         start += block.n_heads
     if spec.head_gemms:
         _add_gemm(b, hardware, spec.n_layers, "classifier",
