@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import NoReturn
 
 from vitsim.hw_configs.atomic import check_writable
@@ -197,7 +196,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from vitsim.analysis.frames import by_stage
-    from vitsim.analysis.runs import summary_document, write_run_dir
+    from vitsim.analysis.runs import check_run_dir, summary_document, write_run_dir
     from vitsim.hw_configs.loader import apply_overrides, load_hardware
     from vitsim.simulator.simulate import simulate
     from vitsim.workloads.model_spec import get_spec
@@ -207,9 +206,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     hw = load_hardware(args.hw)
     if args.set:
         hw = apply_overrides(hw, args.set)
-    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
-        raise VitsimError("run directory exists and is not empty; choose another --out",
-                          source=args.out)
+    if args.out:
+        check_run_dir(args.out)
     if args.trace:
         if args.sparsity is not None:
             raise VitsimError("a trace has its own sparsity; drop --sparsity",

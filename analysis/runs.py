@@ -60,8 +60,9 @@ def summary_document(result: SimulationResult) -> dict[str, Any]:
     }
 
 
-def write_run_dir(out: str | Path, result: SimulationResult, inputs: dict[str, Any]) -> Path:
-    """Write a run directory atomically; an existing non-empty ``out`` is an error."""
+def check_run_dir(out: str | Path) -> None:
+    """Fail, naming ``out``, when a run directory could not be created there without
+    overwriting anything (called before simulating, and again before writing)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise VitsimError("run directory exists and is not empty; choose another --out",
@@ -69,6 +70,13 @@ def write_run_dir(out: str | Path, result: SimulationResult, inputs: dict[str, A
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise VitsimError("cannot create the run directory here", source=str(out))
+
+
+def write_run_dir(out: str | Path, result: SimulationResult, inputs: dict[str, Any]) -> Path:
+    """Write a run directory atomically; an existing non-empty ``out`` is an error."""
+    out = Path(out)
+    check_run_dir(out)
+    parent = out.parent if str(out.parent) else Path(".")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
         (tmp / "hardware.yaml").write_text(dump_hardware(result.hardware), encoding="utf-8")

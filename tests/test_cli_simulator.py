@@ -143,6 +143,16 @@ def test_simulate_out_writes_run_dir_and_never_overwrites(capsys, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run1"]  # no stray temp dir
 
 
+def test_simulate_out_that_is_a_file_exits_2(capsys, tmp_path):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    rc, out, err = run(capsys, *SIMULATE, "--out", existing)
+    assert out == ""
+    assert rc == 2
+    assert str(existing) in one_error_line(err)
+    assert existing.read_text() == "keep me"
+
+
 # ----------------------------------------------------------------------------- gemm
 
 
