@@ -7,56 +7,25 @@ Every subcommand is a plain function of its parsed arguments that calls the pipe
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
+from vitsim.analysis import cli_args
 from vitsim.hw_configs.atomic import check_writable
 from vitsim.hw_configs.errors import VitsimError
 
 log = logging.getLogger("vitsim")
 
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line, like every other vitsim error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _sparsity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+EXIT_USAGE = cli_args.EXIT_USAGE
+_Parser = cli_args.Parser
+_sparsity = cli_args.sparsity
+_fraction = cli_args.fraction
+_nonnegative_int = cli_args.nonnegative_int
+_positive_int = cli_args.positive_int
 
 
 # ----------------------------------------------------------------------------- trace
@@ -255,13 +224,6 @@ def _array_shape(text: str) -> tuple[int, int]:
     return r, c
 
 
-def _positive_int(text: str) -> int:
-    value = _nonnegative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _add_gemm(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gemm", help="one dense GEMM on a systolic array",
                        description="Cycles of [M, K] x [K, N] on an R x C systolic array "
@@ -330,6 +292,12 @@ _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_trace, _add_inspect, _add_plot_mask, _add_simulate, _add_gemm, _add_validate,
 )
 
+# Subcommands that live in their own modules, one per line; each module defines
+# ``add_subcommands(sub)`` and imports its heavy dependencies (torch, dask) only inside the
+# command functions, so ``vitsim --help`` stays fast and torch stays optional.
+_COMMAND_MODULES: tuple[str, ...] = (
+)
+
 
 def _configure_logging(*, verbose: bool) -> None:
     """Route the ``vitsim`` loggers to stderr; the root logger (and pytest's) is left alone."""
@@ -351,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 parser_class=_Parser)
     for add in _SUBCOMMANDS:
         add(sub)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).add_subcommands(sub)
     return parser
 
 

@@ -54,3 +54,16 @@ def test_checker_sees_a_violation(tmp_path: Path) -> None:
     src = tmp_path / "x.py"
     src.write_text("def f():\n    import torch.nn\n    from pandas import DataFrame\n")
     assert _imports(src) >= {"torch.nn", "pandas"}
+
+
+def test_cli_parser_imports_no_torch() -> None:
+    """Building the whole parser (every subcommand module included) never imports torch:
+    torch is optional and slow to import, so a command needs it only when it runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from vitsim.analysis.cli import build_parser; build_parser(); "
+            "bad = [m for m in ('torch', 'dask', 'distributed') if m in sys.modules]; "
+            "sys.exit(f'imported {bad}' if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
