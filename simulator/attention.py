@@ -40,7 +40,7 @@ from vitsim.simulator.kernels import (
     ROUND_ROBIN,
     best_split,
     heads_sparse_cycles,
-    tile_timeline,
+    segment_stalls,
 )
 from vitsim.simulator.linear import effective_capacity
 from vitsim.workloads.model_spec import BlockSpec
@@ -128,21 +128,33 @@ def _split_lines(hw: HardwareConfig, dense_pairs: np.ndarray, sparse_nnz: np.nda
     return np.where(~has_dense, 0, lines)
 
 
-def simulate_block_attention(
+def index_bytes_array(n_values: np.ndarray) -> np.ndarray:
+    """:func:`index_bytes` of every element."""
+    return np.where(n_values <= 1 << 8, 1, np.where(n_values <= 1 << 16, 2, 4))
+
+
+def simulate_attention(
     hw: HardwareConfig,
     block: BlockSpec,
+    n_blocks: int,
     n_global: np.ndarray,
     sparse_nnz: np.ndarray,
     row_nnz: np.ndarray,
     row_offsets: np.ndarray,
     max_row_kept: np.ndarray,
 ) -> BlockAttention:
-    """Cycles and counts of every head of ``block`` (arrays from the trace, one per head).
+    """Cycles and counts of every head of ``n_blocks`` blocks shaped like ``block``.
 
-    ``row_nnz``/``row_offsets`` are the sparser region's per-row kept counts of these heads
-    (offsets relative to this block); ``max_row_kept`` each head's longest kept row.
+    The per-head arrays (``n_global``, ``sparse_nnz``, ``max_row_kept``: length
+    ``n_blocks x n_heads``, block-major) come from the trace; ``row_nnz``/``row_offsets`` are
+    the sparser region's per-row kept counts of these heads (offsets relative to the first).
+    Blocks are independent: each has its own query tiles, codec residency and tile timeline;
+    they are computed together only because one call over all of them is fast.
     """
     h = block.n_heads
+    n_heads = n_blocks * h
+    if n_global.shape[0] != n_heads:
+        raise ValueError(f"expected {n_heads} heads, got {n_global.shape[0]}")
     n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
     width = hw.mac_array.macs_per_line
     bpe = hw.bytes_per_element
@@ -150,12 +162,14 @@ def simulate_block_attention(
     cq, cv = math.ceil(d / width), math.ceil(dv / width)
     sparse_on = hw.engines.sparse.enabled
     dense_pairs = (n_q * n_global).astype(np.int64)
+    # Each block's longest kept row: it sizes the row pointers and the output tile rows.
+    block_max_row = max_row_kept.reshape(n_blocks, h).max(axis=1)
 
     if not sparse_on:
         # A dense design: the masked attention is computed whole on the dense engine.
         qk = dense_gemm(n_q, d, n_k, hw)
         sv = dense_gemm(n_q, n_k, dv, hw)
-        ones = np.ones(h, dtype=np.int64)
+        ones = np.ones(n_heads, dtype=np.int64)
         dense_lines = ones * hw.mac_array.n_lines
         sparse_lines = ones * 0
         qk_cycles = ones * qk.total_cycles
@@ -178,12 +192,12 @@ def simulate_block_attention(
                                        cq + cv)
             sparse_lines = hw.mac_array.n_lines - dense_lines
             per_line = np.divide(dense_pairs + dense_lines - 1, dense_lines,
-                                 out=np.zeros(h), where=dense_lines > 0).astype(np.int64)
+                                 out=np.zeros(n_heads), where=dense_lines > 0).astype(np.int64)
             dense_qk, dense_sv = per_line * cq, per_line * cv
         else:
             # A separate dense array (systolic) takes the denser region; all lines are sparse.
-            dense_lines = np.zeros(h, dtype=np.int64)
-            sparse_lines = np.full(h, hw.mac_array.n_lines, dtype=np.int64)
+            dense_lines = np.zeros(n_heads, dtype=np.int64)
+            sparse_lines = np.full(n_heads, hw.mac_array.n_lines, dtype=np.int64)
             dense_qk = np.array([dense_gemm(n_q, d, int(g), hw).total_cycles if g else 0
                                  for g in n_global], dtype=np.int64)
             dense_sv = np.array([dense_gemm(n_q, int(g), dv, hw).total_cycles if g else 0
@@ -196,7 +210,8 @@ def simulate_block_attention(
         scores = dense_pairs + sparse_nnz
         dense_macs_qk, dense_macs_sv = dense_pairs * d, dense_pairs * dv
         sparse_macs_qk, sparse_macs_sv = sparse_nnz * d, sparse_nnz * dv
-        index_load = sparse_nnz * index_bytes(n_k) + n_q * index_bytes(int(max_row_kept.max()) + 1)
+        row_pointer = np.repeat(index_bytes_array(block_max_row.astype(np.int64) + 1), h)
+        index_load = sparse_nnz * index_bytes(n_k) + n_q * row_pointer
 
     softmax_ops = scores
     softmax_cycles = np.ceil(softmax_ops / hw.softmax.ops_per_cycle).astype(np.int64)
@@ -206,67 +221,74 @@ def simulate_block_attention(
     k_cap = effective_capacity(hw.buffers.k.size_bytes, db)
     v_cap = effective_capacity(hw.buffers.v.size_bytes, db)
     o_cap = effective_capacity(hw.buffers.output.size_bytes, db)
-    row_out = (max_row_kept.max() if sparse_on else n_k) * bpe + dv * bpe
-    rows_per_tile = int(min(n_q, q_cap // (d * bpe), o_cap // row_out))
-    if rows_per_tile < 1:
+    row_out = ((block_max_row if sparse_on else np.full(n_blocks, n_k)) * bpe
+               + dv * bpe).astype(np.int64)
+    rows_per_tile = np.minimum(min(n_q, q_cap // (d * bpe)), o_cap // row_out)
+    if np.any(rows_per_tile < 1):
         which = "q" if q_cap < d * bpe else "output"
         raise VitsimError(f"buffer too small for one query row of block {block.name}",
                           field=f"buffers.{which}")
-    n_tiles = math.ceil(n_q / rows_per_tile)
+    n_tiles = -(-n_q // rows_per_tile)  # per block
     k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe
-    k_loads = n_tiles if k_bytes > k_cap else 1
-    v_loads = n_tiles if v_bytes > v_cap else 1
+    k_loads = np.repeat(n_tiles if k_bytes > k_cap else np.ones(n_blocks, np.int64), h)
+    v_loads = np.repeat(n_tiles if v_bytes > v_cap else np.ones(n_blocks, np.int64), h)
 
     codec = hw.codec
     if codec.enabled:
         # The Q and K buffers hold the *compressed* tensors of all heads; the decoder sits
         # between them and the engines. What fits stays resident for every head; the rest
-        # is streamed again for each further head.
+        # is streamed again for each further head of the block.
         hc = codec.compressed_heads(h)
         compressed = (n_q + n_k) * hc * d * bpe
         resident = min(1.0, (q_cap + k_cap) / compressed)
-        qk_load = np.full(h, (1.0 - resident) * compressed)
-        qk_load[0] = compressed
-        decode_macs = np.full(h, (n_q + n_k) * d * hc, dtype=np.int64)
+        qk_load = np.full((n_blocks, h), (1.0 - resident) * compressed)
+        qk_load[:, 0] = compressed
+        qk_load = qk_load.reshape(n_heads)
+        decode_macs = np.full(n_heads, (n_q + n_k) * d * hc, dtype=np.int64)
         decode_cycles = np.ceil(decode_macs / (codec.decoder_lines * width))
         encode_macs = (n_q + n_k) * d * h * hc
     else:
-        qk_load = np.full(h, n_q * d * bpe + k_loads * k_bytes, dtype=np.float64)
-        decode_macs = np.zeros(h, dtype=np.int64)
-        decode_cycles = np.zeros(h)
+        qk_load = (n_q * d * bpe + k_loads * k_bytes).astype(np.float64)
+        decode_macs = np.zeros(n_heads, dtype=np.int64)
+        decode_cycles = np.zeros(n_heads)
         encode_macs = 0
-    v_load = np.full(h, v_loads * v_bytes, dtype=np.float64)
-    out_store = np.full(h, n_q * dv * bpe, dtype=np.float64)
+    v_load = (v_loads * v_bytes).astype(np.float64)
+    out_store = np.full(n_heads, n_q * dv * bpe, dtype=np.float64)
     bpc = hw.dram_bytes_per_cycle
 
-    # Tiles: head-major, n_tiles per head, each with 1/n_tiles of the head's work.
-    per_tile = lambda x: np.repeat(np.asarray(x, dtype=np.float64) / n_tiles, n_tiles)  # noqa: E731
+    # Tiles: head-major within each block, n_tiles per head, each with 1/n_tiles of the
+    # head's work; one timeline per block.
+    head_tiles = np.repeat(n_tiles, h)
+    per_tile = lambda x: np.repeat(np.asarray(x, dtype=np.float64) / head_tiles,  # noqa: E731
+                                   head_tiles)
     # Decoding streams Q and K into the engines during Q K^T: that phase takes the longer.
     qk_cycles = np.maximum(qk_cycles, decode_cycles)
     compute = (qk_cycles + softmax_cycles + sv_cycles).astype(np.float64)
-    load_cycles = per_tile(qk_load + index_load + v_load) / bpc
-    _, stall, _ = tile_timeline(load_cycles, per_tile(compute), per_tile(out_store) / bpc,
-                                    db)
-    # The block's stall is charged to heads in proportion to the loads they wait for.
-    weights = load_cycles.reshape(h, n_tiles).sum(axis=1)
-    share = weights / weights.sum() if weights.sum() > 0 else np.full(h, 1.0 / h)
-    stall_cycles = float(stall) * share
+    head_load = (qk_load + index_load + v_load) / bpc
+    tile_offsets = np.concatenate(([0], np.cumsum(n_tiles * h))).astype(np.int64)
+    stall = segment_stalls(per_tile(head_load), per_tile(compute),
+                           per_tile(out_store) / bpc, tile_offsets, db)
+    # A block's stall is charged to its heads in proportion to the loads they wait for.
+    weights = head_load.reshape(n_blocks, h)
+    totals = weights.sum(axis=1, keepdims=True)
+    share = np.divide(weights, totals, out=np.full((n_blocks, h), 1.0 / h), where=totals > 0)
+    stall_cycles = (share * np.asarray(stall)[:, None]).reshape(n_heads)
 
     scores_b = scores * bpe
     sram = {
-        ("q", "write", "qk"): np.full(h, n_q * d * bpe),
-        ("k", "write", "qk"): np.full(h, k_loads * k_bytes),
+        ("q", "write", "qk"): np.full(n_heads, n_q * d * bpe),
+        ("k", "write", "qk"): k_loads * k_bytes,
         ("index", "write", "qk"): index_load,
-        ("q", "read", "qk"): np.full(h, n_q * d * bpe),
+        ("q", "read", "qk"): np.full(n_heads, n_q * d * bpe),
         ("k", "read", "qk"): scores * d * bpe,
         ("index", "read", "qk"): index_load,
         ("output", "write", "qk"): scores_b,
         ("output", "read", "softmax"): scores_b,
         ("output", "write", "softmax"): scores_b,
-        ("v", "write", "sv"): np.full(h, v_loads * v_bytes),
+        ("v", "write", "sv"): v_loads * v_bytes,
         ("v", "read", "sv"): scores * dv * bpe,
         ("output", "read", "sv"): scores_b + n_q * dv * bpe,
-        ("output", "write", "sv"): np.full(h, n_q * dv * bpe),
+        ("output", "write", "sv"): np.full(n_heads, n_q * dv * bpe),
     }
     return BlockAttention(
         dense_lines=dense_lines, sparse_lines=sparse_lines, qk_cycles=qk_cycles,

@@ -75,10 +75,13 @@ class StageTable:
 
 
 class StageTableBuilder:
-    """Accumulates stage rows (scalars or whole arrays of heads) into a StageTable.
+    """Accumulates stage rows (scalars or whole arrays of heads or layers) into a StageTable.
 
     ``add`` only records what it is given; ``build`` allocates every column once and fills
-    the given slices, so unmentioned counts are zero at no per-row cost.
+    the given slices, so unmentioned counts are zero at no per-row cost. Rows come out
+    ordered by layer, then in the order they were added (a part may cover several layers,
+    e.g. the same GEMM in every block of a uniform model), so the table reads in execution
+    order however the simulator grouped its work.
     """
 
     _KNOWN = frozenset((*COUNT_COLUMNS, *CYCLE_COLUMNS, *INFO_COLUMNS))
@@ -123,6 +126,10 @@ class StageTableBuilder:
             matrix = np.array(single_rows, dtype=np.float64)
             for j, name in enumerate(names):
                 cat[name][single_at] = matrix[:, j]
+        part = np.repeat(np.arange(len(self._parts)), [n for n, _, _ in self._parts])
+        order = np.lexsort((part, cat["layer"]))  # stable: heads keep their order
+        if np.any(order != np.arange(total)):
+            cat = {name: arr[order] for name, arr in cat.items()}
         for arr in cat.values():
             arr.flags.writeable = False
         columns = {k: v for k, v in cat.items() if k not in ("layer", "head", "stage", "engine")}

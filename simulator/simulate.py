@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vitsim.hw_configs.schema import HardwareConfig
-from vitsim.simulator.attention import simulate_block_attention
+from vitsim.simulator.attention import simulate_attention
 from vitsim.simulator.counts import StageTableBuilder
 from vitsim.simulator.linear import TiledGemm, tiled_gemm
 from vitsim.simulator.results import SimulationResult
@@ -38,14 +38,21 @@ ACTIVATION_OPS_PER_ELEMENT = 1  # GELU / hardswish by a piecewise unit, one elem
 RESIDUAL_OPS_PER_ELEMENT = 1  # one add
 
 
-def _add_gemm(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str,
+Layers = int | np.ndarray  # one layer, or the layers of a group of same-shaped blocks
+
+
+def _n_rows(layers: Layers) -> int:
+    return 1 if isinstance(layers, int) else int(layers.shape[0])
+
+
+def _add_gemm(b: StageTableBuilder, hw: HardwareConfig, layers: Layers, stage: str,
               gemms: Sequence[TiledGemm]) -> None:
-    """One row for the GEMMs of one stage (usually one; LeViT's stem has four)."""
+    """One row per layer for the GEMMs of one stage (usually one; LeViT's stem has four)."""
     g = gemms[0] if len(gemms) == 1 else TiledGemm(
         **{f.name: sum(getattr(x, f.name) for x in gemms) for f in dataclasses.fields(TiledGemm)})
     roofline = sum(_roofline(hw, x.macs, x.dram_read_bytes + x.dram_write_bytes) for x in gemms)
     b.add(
-        layer=layer, head=-1, stage=stage, engine="dense",
+        layer=layers, head=-1, stage=stage, engine="dense", n=_n_rows(layers),
         macs=g.macs, dense_macs=g.macs,
         dram_read_bytes=g.dram_read_bytes, dram_write_bytes=g.dram_write_bytes,
         sram_read_bytes_activation=g.sram_read_a, sram_read_bytes_weight=g.sram_read_b,
@@ -63,17 +70,18 @@ def _roofline(hw: HardwareConfig, macs: float, dram_bytes: float) -> float:
     return max(macs / hw.dense_macs, dram_bytes / hw.dram_bytes_per_cycle)
 
 
-def _add_vector(b: StageTableBuilder, hw: HardwareConfig, layer: int, stage: str,
+def _add_vector(b: StageTableBuilder, hw: HardwareConfig, layers: Layers, stage: str,
                 parts: Sequence[tuple[int, int]]) -> None:
-    """One row for the vector ops of one stage: ``parts`` are (element ops, DRAM bytes read)
-    of each occurrence, each bound by the slower of its compute and its reads."""
+    """One row per layer for the vector ops of one stage: ``parts`` are (element ops, DRAM
+    bytes read) of each occurrence, each bound by the slower of its compute and its reads."""
     ops = sum(p[0] for p in parts)
     dram_read_bytes = sum(p[1] for p in parts)
     compute = sum(float(np.ceil(o / hw.vector.ops_per_cycle)) for o, _ in parts)
     total = sum(max(float(np.ceil(o / hw.vector.ops_per_cycle)), r / hw.dram_bytes_per_cycle)
                 for o, r in parts)
-    b.add(layer=layer, head=-1, stage=stage, engine="vector", vector_ops=ops,
-          dram_read_bytes=dram_read_bytes, sram_write_bytes_activation=dram_read_bytes,
+    b.add(layer=layers, head=-1, stage=stage, engine="vector", n=_n_rows(layers),
+          vector_ops=ops, dram_read_bytes=dram_read_bytes,
+          sram_write_bytes_activation=dram_read_bytes,
           compute_cycles=compute, stall_cycles=total - compute, total_cycles=total,
           roofline_cycles=total)
 
@@ -93,49 +101,58 @@ class _GemmMemo:
         return self.cache[key]
 
 
-def _block_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
-                  trace: WorkloadTrace, li: int, block: BlockSpec, heads: slice,
-                  dense_nnz: np.ndarray, sparse_nnz: np.ndarray) -> None:
-    """Rows of block ``li``; ``dense_nnz``/``sparse_nnz`` are its heads' kept scores by region."""
+def _group_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
+                  trace: WorkloadTrace, block: BlockSpec, layers: np.ndarray,
+                  head_start: np.ndarray, dense_nnz: np.ndarray,
+                  sparse_nnz: np.ndarray) -> None:
+    """Rows of the blocks ``layers``, all shaped like ``block`` (a uniform ViT is one group):
+    the linear and vector stages are computed once and repeated per layer, the attention of
+    all their heads in one call. ``head_start``: the first head of every block, model-wide;
+    ``dense_nnz``/``sparse_nnz``: every head's kept scores by region."""
     at = trace.attention
     bpe = hw.bytes_per_element
+    n_heads = block.n_heads
     ln_ops = LAYERNORM_OPS_PER_ELEMENT * block.n_k_tokens * block.in_dim
     if block.norm is Norm.LAYERNORM:
-        _add_vector(b, hw, li, "ln1", [(ln_ops, 0)])
+        _add_vector(b, hw, layers, "ln1", [(ln_ops, 0)])
     for g in block.linear_gemms():
         if g.name in ("qkv", "kv", "q"):
-            _add_gemm(b, hw, li, g.name, [gemm(g)])
+            _add_gemm(b, hw, layers, g.name, [gemm(g)])
 
     # --- attention of every head ----------------------------------------------------------
-    r0, r1 = int(at.row_offsets[heads.start]), int(at.row_offsets[heads.stop])
+    heads = (head_start[layers][:, None] + np.arange(n_heads)).reshape(-1)
+    row_at = at.row_offsets[heads]
+    n_q = block.n_q_tokens
+    rows = (row_at[:, None] + np.arange(n_q)).reshape(-1)
+    sparse_rows = at.sparse_row_nnz[rows]
+    kept_rows = sparse_rows + at.dense_row_nnz[rows]
+    row_offsets = np.arange(0, heads.shape[0] * n_q + 1, n_q, dtype=np.int64)
+    max_row = kept_rows.reshape(-1, n_q).max(axis=1) if n_q else \
+        np.zeros(heads.shape[0], dtype=np.int32)
     polarized = hw.schedule.polarization and hw.engines.sparse.enabled
-    sparse_rows = at.sparse_row_nnz[r0:r1]
-    dense_rows = at.dense_row_nnz[r0:r1]
-    kept_rows = sparse_rows + dense_rows
-    row_offsets = at.row_offsets[heads.start:heads.stop + 1] - r0
-    n_heads = block.n_heads
-    max_row = np.maximum.reduceat(kept_rows, row_offsets[:-1]) if kept_rows.size else \
-        np.zeros(n_heads, dtype=np.int32)
+    d_nnz, s_nnz = dense_nnz[heads], sparse_nnz[heads]
     if polarized:
-        n_global, rows, s_nnz = at.n_global[heads].astype(np.int64), sparse_rows, sparse_nnz
+        n_global, rows_nnz = at.n_global[heads].astype(np.int64), sparse_rows
     else:  # ablation: no global tokens, every kept score on the sparser engine
-        n_global, rows, s_nnz = np.zeros(n_heads, np.int64), kept_rows, sparse_nnz + dense_nnz
-    att = simulate_block_attention(hw, block, n_global, s_nnz,
-                                   np.ascontiguousarray(rows), row_offsets.astype(np.int64),
-                                   max_row)
-    head_idx = np.arange(n_heads)
+        n_global, rows_nnz, s_nnz = np.zeros(heads.shape[0], np.int64), kept_rows, s_nnz + d_nnz
+    att = simulate_attention(hw, block, layers.shape[0], n_global, s_nnz,
+                             np.ascontiguousarray(rows_nnz), row_offsets, max_row)
+    layer_of = np.repeat(layers, n_heads)
+    head_idx = np.tile(np.arange(n_heads), layers.shape[0])
+    n = heads.shape[0]
     if att.encode_macs:
-        b.add(layer=li, head=-1, stage="encode", engine="codec", codec_macs=att.encode_macs)
-        b.add(layer=li, head=head_idx, stage="decode", engine="codec", n=n_heads,
+        b.add(layer=layers, head=-1, stage="encode", engine="codec", n=layers.shape[0],
+              codec_macs=att.encode_macs)
+        b.add(layer=layer_of, head=head_idx, stage="decode", engine="codec", n=n,
               codec_macs=att.decode_macs)
-    sram = {}
+    sram: dict[str, dict[str, np.ndarray]] = {}
     for (buf, kind, stage), values in att.sram.items():
         sram.setdefault(stage, {})[f"sram_{kind}_bytes_{buf}"] = values
     rate = hw.total_macs  # the MAC lines, or the systolic array of a dense-only design
     bpc = hw.dram_bytes_per_cycle
     qk_macs = att.dense_macs_qk + att.sparse_macs_qk
     sv_macs = att.dense_macs_sv + att.sparse_macs_sv
-    common = dict(layer=li, head=head_idx, engine="attention", n=n_heads,
+    common = dict(layer=layer_of, head=head_idx, engine="attention", n=n,
                   dense_lines=att.dense_lines, sparse_lines=att.sparse_lines)
     qk_busy = att.qk_cycles.astype(np.float64)
     b.add(stage="qk", macs=qk_macs, dense_macs=att.dense_macs_qk,
@@ -145,7 +162,7 @@ def _block_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
           roofline_cycles=np.maximum(qk_macs / rate, att.dram_qk_bytes / bpc),
           dense_busy_cycles=att.dense_busy_qk, sparse_busy_cycles=att.sparse_busy_qk,
           **sram.get("qk", {}), **common)
-    b.add(layer=li, head=head_idx, stage="softmax", engine="softmax", n=n_heads,
+    b.add(layer=layer_of, head=head_idx, stage="softmax", engine="softmax", n=n,
           softmax_ops=att.softmax_ops, compute_cycles=att.softmax_cycles,
           total_cycles=att.softmax_cycles, roofline_cycles=att.softmax_cycles,
           **sram.get("softmax", {}))
@@ -165,8 +182,8 @@ def _block_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
         if g.name in ("qkv", "kv", "q"):
             continue
         if g.name == "fc1" and block.norm is Norm.LAYERNORM:
-            _add_vector(b, hw, li, "ln2", [(LAYERNORM_OPS_PER_ELEMENT * g.m * g.k, 0)])
-        _add_gemm(b, hw, li, g.name, [gemm(g)])
+            _add_vector(b, hw, layers, "ln2", [(LAYERNORM_OPS_PER_ELEMENT * g.m * g.k, 0)])
+        _add_gemm(b, hw, layers, g.name, [gemm(g)])
         if g.name == "proj" and block.activation is Activation.HARDSWISH:
             # LeViT applies hardswish to the attention output before the projection.
             vector["activation"].append((act_ops * g.m * g.k, 0))
@@ -178,7 +195,7 @@ def _block_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
                                        int(g.m * g.n * bpe)))
     for stage, parts in vector.items():
         if parts:
-            _add_vector(b, hw, li, stage, parts)
+            _add_vector(b, hw, layers, stage, parts)
 
 
 def simulate(trace: WorkloadTrace, hardware: HardwareConfig) -> SimulationResult:
@@ -190,12 +207,11 @@ def simulate(trace: WorkloadTrace, hardware: HardwareConfig) -> SimulationResult
         _add_gemm(b, hardware, -1, "patch_embed",
                   [gemm(g) for g in spec.stem_gemms])
     dense_nnz, sparse_nnz = trace.attention.dense_nnz(), trace.attention.sparse_nnz()
-    start = 0
-    for li, block in enumerate(spec.blocks):
-        heads = slice(start, start + block.n_heads)
-        _block_stages(b, gemm, hardware, trace, li, block, heads, dense_nnz[heads],
-                      sparse_nnz[heads])
-        start += block.n_heads
+    head_start = np.concatenate(([0], np.cumsum([bl.n_heads for bl in spec.blocks])))
+    # Blocks of one shape (their names aside) are simulated together.
+    for layers in spec.shape_groups:
+        _group_stages(b, gemm, hardware, trace, spec.blocks[layers[0]],
+                      np.asarray(layers, dtype=np.int64), head_start, dense_nnz, sparse_nnz)
     if spec.head_gemms:
         _add_gemm(b, hardware, spec.n_layers, "classifier",
                   [gemm(g) for g in spec.head_gemms])

@@ -8,6 +8,7 @@ simulation of a DRAM channel and a compute engine.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 
 import numpy as np
@@ -22,6 +23,7 @@ from vitsim.simulator.kernels import (
     best_split,
     heads_sparse_cycles,
     line_loads,
+    segment_stalls,
     tile_timeline,
 )
 
@@ -524,6 +526,25 @@ def test_timeline_matches_naive_on_random_tiles(rng):
             assert tile_timeline(*tiles, double_buffered) == naive_tile_timeline(
                 *tiles, double_buffered
             )
+
+
+@HYPOTHESIS
+@given(tiles=tile_inputs(), cuts=st.lists(st.integers(0, 40), max_size=4),
+       double_buffered=st.booleans())
+def test_segment_stalls_match_naive_per_segment(tiles, cuts, double_buffered):
+    n = tiles[0].shape[0]
+    offsets = np.array(sorted({0, n, *(min(c, n) for c in cuts)}), dtype=np.int64)
+    got = segment_stalls(*tiles, offsets, double_buffered)
+    want = [naive_tile_timeline(*(t[a:b] for t in tiles), double_buffered)[1]
+            for a, b in itertools.pairwise(offsets)]
+    assert got.tolist() == want
+
+
+def test_segment_stalls_rejects_bad_offsets():
+    x = np.ones(4)
+    for bad in ([0, 3], [1, 4], [0, 3, 2, 4]):
+        with pytest.raises(ValueError, match="offsets"):
+            segment_stalls(x, x, x, np.array(bad, dtype=np.int64), True)
 
 
 @HYPOTHESIS

@@ -20,6 +20,7 @@ Sources for the zoo:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -152,6 +153,15 @@ class ModelSpec:
             b.square and (b.n_heads, b.n_q_tokens) == (first.n_heads, first.n_q_tokens)
             for b in self.blocks
         )
+
+    @functools.cached_property
+    def shape_groups(self) -> tuple[tuple[int, ...], ...]:
+        """Indices of the blocks that differ only in name, grouped, in order of first use
+        (a plain ViT is one group; LeViT has one per stage and one per subsampling block)."""
+        groups: dict[BlockSpec, list[int]] = {}
+        for i, b in enumerate(self.blocks):
+            groups.setdefault(dataclasses.replace(b, name=""), []).append(i)
+        return tuple(tuple(g) for g in groups.values())
 
     @property
     def n_tokens(self) -> int:

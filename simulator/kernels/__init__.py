@@ -13,7 +13,7 @@ from vitsim.simulator.kernels.sparse_rows import (
     heads_sparse_cycles,
     line_loads,
 )
-from vitsim.simulator.kernels.timeline import tile_timeline
+from vitsim.simulator.kernels.timeline import segment_stalls, tile_timeline
 
 __all__ = [
     "GREEDY",
@@ -22,5 +22,6 @@ __all__ = [
     "best_split",
     "heads_sparse_cycles",
     "line_loads",
+    "segment_stalls",
     "tile_timeline",
 ]

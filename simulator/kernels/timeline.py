@@ -121,3 +121,25 @@ def tile_timeline(load_cycles, compute_cycles, store_cycles, double_buffered):
             next_load += 1
     total = store_end[n_tiles - 1]  # a store never ends before its compute
     return total, total - compute_sum, dram_busy
+
+
+@jit
+def segment_stalls(load_cycles, compute_cycles, store_cycles, offsets, double_buffered):
+    """Stall cycles of several independent tile sequences laid end to end.
+
+    Segment ``s`` is tiles ``offsets[s]:offsets[s + 1]`` (``offsets``: int64 [S + 1],
+    non-decreasing, from 0 to T); each gets its own :func:`tile_timeline` (it starts with
+    empty buffers and an idle channel). Returns float64 [S].
+    """
+    n_seg = offsets.shape[0] - 1
+    if n_seg < 0 or offsets[0] != 0 or offsets[n_seg] != load_cycles.shape[0]:
+        raise ValueError("offsets must run from 0 to the number of tiles")
+    out = np.empty(n_seg)
+    for s in range(n_seg):
+        a, b = offsets[s], offsets[s + 1]
+        if b < a:
+            raise ValueError("offsets must be non-decreasing")
+        _, stall, _ = tile_timeline(load_cycles[a:b], compute_cycles[a:b], store_cycles[a:b],
+                                    double_buffered)
+        out[s] = stall
+    return out
