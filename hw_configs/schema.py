@@ -546,6 +546,11 @@ class Schedule(_Validated):
     polarization: bool = field(
         metadata=_bool("false = every kept score goes to the sparser engine")
     )
+    max_heads_in_parallel: int = field(
+        default=1,
+        metadata=_pos_int("heads of a block whose attention shares the MAC array at once "
+                          "(fewer when the Q and output buffers cannot hold a row of each)"),
+    )
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ class BlockAttention:
     dram_out_bytes: np.ndarray
     sram: dict  # (buffer, "read"|"write", stage) -> per-head bytes
     encode_macs: int
+    heads_in_parallel: int  # heads per group on the array
 
 
 def _sparse_line_load(hw: HardwareConfig, row_nnz: np.ndarray, row_offsets: np.ndarray,
@@ -133,6 +134,18 @@ def index_bytes_array(n_values: np.ndarray) -> np.ndarray:
     return np.where(n_values <= 1 << 8, 1, np.where(n_values <= 1 << 16, 2, 4))
 
 
+def heads_in_parallel(hw: HardwareConfig, block: BlockSpec) -> int:
+    """Heads of ``block`` whose attention shares the array at once: the schedule's maximum,
+    fewer when one query row of each of them would not fit the Q and output buffers."""
+    bpe = hw.bytes_per_element
+    db = hw.schedule.double_buffering
+    q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
+    o_cap = effective_capacity(hw.buffers.output.size_bytes, db)
+    row_out = (block.n_k_tokens + block.v_dim) * bpe  # a dense row bounds any sparse one
+    fit = min(q_cap // (block.qk_dim * bpe), o_cap // row_out)
+    return int(max(1, min(hw.schedule.max_heads_in_parallel, block.n_heads, fit)))
+
+
 def simulate_attention(
     hw: HardwareConfig,
     block: BlockSpec,
@@ -150,6 +163,13 @@ def simulate_attention(
     the sparser region's per-row kept counts of these heads (offsets relative to the first).
     Blocks are independent: each has its own query tiles, codec residency and tile timeline;
     they are computed together only because one call over all of them is fast.
+
+    **Head groups**: the heads of a block run in groups of :func:`heads_in_parallel`
+    consecutive heads. A group is one unit of work on the array: its denser regions share the
+    dense lines, the rows of all its heads are pooled on the sparse lines (so one head's long
+    row is balanced by the others' short ones), its query tiles hold a row of every head, and
+    the line split is chosen for the group. A group's cycles are charged to its heads in
+    proportion to their scores; its counts (MACs, bytes) are each head's own.
     """
     h = block.n_heads
     n_heads = n_blocks * h
@@ -165,48 +185,60 @@ def simulate_attention(
     # Each block's longest kept row: it sizes the row pointers and the output tile rows.
     block_max_row = max_row_kept.reshape(n_blocks, h).max(axis=1)
 
+    # Head groups ("units"): g consecutive heads of a block, the last one possibly smaller.
+    g = heads_in_parallel(hw, block)
+    unit_first = (np.arange(n_blocks)[:, None] * h + np.arange(0, h, g)).reshape(-1)
+    n_units = unit_first.shape[0]
+    units_per_block = n_units // n_blocks
+    unit_of = np.repeat(np.arange(n_units),
+                        np.diff(np.append(unit_first, n_heads)))  # head -> its unit
+
+    def per_unit(x: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(np.asarray(x), unit_first) if g > 1 else np.asarray(x)
+
     if not sparse_on:
         # A dense design: the masked attention is computed whole on the dense engine.
         qk = dense_gemm(n_q, d, n_k, hw)
         sv = dense_gemm(n_q, n_k, dv, hw)
         ones = np.ones(n_heads, dtype=np.int64)
-        dense_lines = ones * hw.mac_array.n_lines
-        sparse_lines = ones * 0
-        qk_cycles = ones * qk.total_cycles
-        sv_cycles = ones * sv.total_cycles
-        dense_busy_qk, dense_busy_sv = qk_cycles, sv_cycles
-        sparse_busy_qk = sparse_busy_sv = ones * 0
+        unit_dense_lines = np.full(n_units, hw.mac_array.n_lines, dtype=np.int64)
+        unit_qk = per_unit(ones * qk.total_cycles)
+        unit_sv = per_unit(ones * sv.total_cycles)
+        unit_dense_qk, unit_dense_sv = unit_qk, unit_sv
+        unit_sparse_qk = unit_sparse_sv = np.zeros(n_units, dtype=np.int64)
         scores = ones * n_q * n_k
         dense_macs_qk, dense_macs_sv = scores * d, scores * dv
         sparse_macs_qk = sparse_macs_sv = ones * 0
         index_load = ones * 0
     else:
+        unit_pairs, unit_nnz = per_unit(dense_pairs), per_unit(sparse_nnz)
+        unit_rows = row_offsets[np.append(unit_first, n_heads)]
         if hw.lines_shared:
-            if hw.mac_array.n_lines < 2 and np.any((dense_pairs > 0) & (sparse_nnz > 0)):
+            if hw.mac_array.n_lines < 2 and np.any((unit_pairs > 0) & (unit_nnz > 0)):
                 # Both engines work at once on disjoint lines: one line cannot be split, and
                 # giving it to either engine would leave the other's work uncounted.
                 raise VitsimError(f"one MAC line cannot be split between the dense and sparse "
                                   f"engines (block {block.name}); use at least 2 lines or "
                                   f"schedule.polarization: false", field="mac_array.n_lines")
-            dense_lines = _split_lines(hw, dense_pairs, sparse_nnz, row_nnz, row_offsets,
-                                       cq + cv)
-            sparse_lines = hw.mac_array.n_lines - dense_lines
-            per_line = np.divide(dense_pairs + dense_lines - 1, dense_lines,
-                                 out=np.zeros(n_heads), where=dense_lines > 0).astype(np.int64)
-            dense_qk, dense_sv = per_line * cq, per_line * cv
+            unit_dense_lines = _split_lines(hw, unit_pairs, unit_nnz, row_nnz, unit_rows,
+                                            cq + cv)
+            per_line = np.divide(unit_pairs + unit_dense_lines - 1, unit_dense_lines,
+                                 out=np.zeros(n_units),
+                                 where=unit_dense_lines > 0).astype(np.int64)
+            unit_dense_qk, unit_dense_sv = per_line * cq, per_line * cv
         else:
-            # A separate dense array (systolic) takes the denser region; all lines are sparse.
-            dense_lines = np.zeros(n_heads, dtype=np.int64)
-            sparse_lines = np.full(n_heads, hw.mac_array.n_lines, dtype=np.int64)
-            dense_qk = np.array([dense_gemm(n_q, d, int(g), hw).total_cycles if g else 0
-                                 for g in n_global], dtype=np.int64)
-            dense_sv = np.array([dense_gemm(n_q, int(g), dv, hw).total_cycles if g else 0
-                                 for g in n_global], dtype=np.int64)
-        load = _sparse_line_load(hw, row_nnz, row_offsets, sparse_lines, sparse_nnz)
-        qk_cycles = np.maximum(dense_qk, load * cq)
-        sv_cycles = np.maximum(dense_sv, load * cv)
-        dense_busy_qk, dense_busy_sv = dense_qk, dense_sv
-        sparse_busy_qk, sparse_busy_sv = load * cq, load * cv
+            # A separate dense array (systolic) takes the denser region, one head after
+            # another; all lines are sparse.
+            unit_dense_lines = np.zeros(n_units, dtype=np.int64)
+            unit_dense_qk = per_unit([dense_gemm(n_q, d, int(x), hw).total_cycles if x else 0
+                                      for x in n_global])
+            unit_dense_sv = per_unit([dense_gemm(n_q, int(x), dv, hw).total_cycles if x else 0
+                                      for x in n_global])
+        unit_sparse_lines = hw.mac_array.n_lines - unit_dense_lines
+        load = _sparse_line_load(hw, row_nnz, unit_rows, unit_sparse_lines, unit_nnz)
+        unit_sparse_qk, unit_sparse_sv = load * cq, load * cv
+        unit_qk = np.maximum(unit_dense_qk, unit_sparse_qk)
+        unit_sv = np.maximum(unit_dense_sv, unit_sparse_sv)
         scores = dense_pairs + sparse_nnz
         dense_macs_qk, dense_macs_sv = dense_pairs * d, dense_pairs * dv
         sparse_macs_qk, sparse_macs_sv = sparse_nnz * d, sparse_nnz * dv
@@ -214,7 +246,7 @@ def simulate_attention(
         index_load = sparse_nnz * index_bytes(n_k) + n_q * row_pointer
 
     softmax_ops = scores
-    softmax_cycles = np.ceil(softmax_ops / hw.softmax.ops_per_cycle).astype(np.int64)
+    unit_softmax = np.ceil(per_unit(softmax_ops) / hw.softmax.ops_per_cycle).astype(np.int64)
 
     # --- memory: query tiles, re-loads, the codec on the load path ------------------------
     q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
@@ -223,15 +255,16 @@ def simulate_attention(
     o_cap = effective_capacity(hw.buffers.output.size_bytes, db)
     row_out = ((block_max_row if sparse_on else np.full(n_blocks, n_k)) * bpe
                + dv * bpe).astype(np.int64)
-    rows_per_tile = np.minimum(min(n_q, q_cap // (d * bpe)), o_cap // row_out)
+    rows_per_tile = np.minimum(min(n_q, q_cap // (g * d * bpe)), o_cap // (g * row_out))
     if np.any(rows_per_tile < 1):
         which = "q" if q_cap < d * bpe else "output"
         raise VitsimError(f"buffer too small for one query row of block {block.name}",
                           field=f"buffers.{which}")
+    rows_per_tile = rows_per_tile.astype(np.int64)
     n_tiles = -(-n_q // rows_per_tile)  # per block
-    k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe
-    k_loads = np.repeat(n_tiles if k_bytes > k_cap else np.ones(n_blocks, np.int64), h)
-    v_loads = np.repeat(n_tiles if v_bytes > v_cap else np.ones(n_blocks, np.int64), h)
+    k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe  # one head's
+    k_loads = np.repeat(n_tiles if g * k_bytes > k_cap else np.ones(n_blocks, np.int64), h)
+    v_loads = np.repeat(n_tiles if g * v_bytes > v_cap else np.ones(n_blocks, np.int64), h)
 
     codec = hw.codec
     if codec.enabled:
@@ -245,35 +278,49 @@ def simulate_attention(
         qk_load[:, 0] = compressed
         qk_load = qk_load.reshape(n_heads)
         decode_macs = np.full(n_heads, (n_q + n_k) * d * hc, dtype=np.int64)
-        decode_cycles = np.ceil(decode_macs / (codec.decoder_lines * width))
+        # One decoder expands the group's heads one after another.
+        unit_decode = np.ceil(per_unit(decode_macs) / (codec.decoder_lines * width))
         encode_macs = (n_q + n_k) * d * h * hc
     else:
         qk_load = (n_q * d * bpe + k_loads * k_bytes).astype(np.float64)
         decode_macs = np.zeros(n_heads, dtype=np.int64)
-        decode_cycles = np.zeros(n_heads)
+        unit_decode = np.zeros(n_units)
         encode_macs = 0
     v_load = (v_loads * v_bytes).astype(np.float64)
     out_store = np.full(n_heads, n_q * dv * bpe, dtype=np.float64)
     bpc = hw.dram_bytes_per_cycle
 
-    # Tiles: head-major within each block, n_tiles per head, each with 1/n_tiles of the
-    # head's work; one timeline per block.
-    head_tiles = np.repeat(n_tiles, h)
-    per_tile = lambda x: np.repeat(np.asarray(x, dtype=np.float64) / head_tiles,  # noqa: E731
-                                   head_tiles)
+    # Tiles: unit-major within each block, n_tiles per unit, each with 1/n_tiles of the
+    # unit's work; one timeline per block.
+    unit_tiles = np.repeat(n_tiles, units_per_block)
+    per_tile = lambda x: np.repeat(np.asarray(x, dtype=np.float64) / unit_tiles,  # noqa: E731
+                                   unit_tiles)
     # Decoding streams Q and K into the engines during Q K^T: that phase takes the longer.
-    qk_cycles = np.maximum(qk_cycles, decode_cycles)
-    compute = (qk_cycles + softmax_cycles + sv_cycles).astype(np.float64)
+    unit_qk = np.maximum(unit_qk, unit_decode)
+    unit_compute = (unit_qk + unit_softmax + unit_sv).astype(np.float64)
     head_load = (qk_load + index_load + v_load) / bpc
-    tile_offsets = np.concatenate(([0], np.cumsum(n_tiles * h))).astype(np.int64)
-    stall = segment_stalls(per_tile(head_load), per_tile(compute),
-                           per_tile(out_store) / bpc, tile_offsets, db)
+    tile_offsets = np.concatenate(([0], np.cumsum(n_tiles * units_per_block))).astype(np.int64)
+    stall = segment_stalls(per_tile(per_unit(head_load)), per_tile(unit_compute),
+                           per_tile(per_unit(out_store)) / bpc, tile_offsets, db)
     # A block's stall is charged to its heads in proportion to the loads they wait for.
     weights = head_load.reshape(n_blocks, h)
     totals = weights.sum(axis=1, keepdims=True)
     share = np.divide(weights, totals, out=np.full((n_blocks, h), 1.0 / h), where=totals > 0)
     stall_cycles = (share * np.asarray(stall)[:, None]).reshape(n_heads)
 
+    # A unit's cycles go to its heads in proportion to their scores (all of it when g = 1).
+    if g > 1:
+        unit_scores = per_unit(scores).astype(np.float64)
+        members = np.diff(np.append(unit_first, n_heads))[unit_of]
+        part = np.divide(scores, unit_scores[unit_of], out=1.0 / members,
+                         where=unit_scores[unit_of] > 0)
+    else:
+        part = np.ones(n_heads)
+
+    def to_heads(x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)[unit_of] * part
+
+    dense_lines = unit_dense_lines[unit_of]
     scores_b = scores * bpe
     sram = {
         ("q", "write", "qk"): np.full(n_heads, n_q * d * bpe),
@@ -291,12 +338,16 @@ def simulate_attention(
         ("output", "write", "sv"): np.full(n_heads, n_q * dv * bpe),
     }
     return BlockAttention(
-        dense_lines=dense_lines, sparse_lines=sparse_lines, qk_cycles=qk_cycles,
-        softmax_cycles=softmax_cycles, sv_cycles=sv_cycles, stall_cycles=stall_cycles,
-        dense_busy_qk=dense_busy_qk, dense_busy_sv=dense_busy_sv,
-        sparse_busy_qk=sparse_busy_qk, sparse_busy_sv=sparse_busy_sv, dense_macs_qk=dense_macs_qk,
-        sparse_macs_qk=sparse_macs_qk, dense_macs_sv=dense_macs_sv,
-        sparse_macs_sv=sparse_macs_sv, softmax_ops=softmax_ops, decode_macs=decode_macs,
+        dense_lines=dense_lines,
+        sparse_lines=(hw.mac_array.n_lines - dense_lines) if sparse_on
+        else np.zeros(n_heads, dtype=np.int64),
+        qk_cycles=to_heads(unit_qk), softmax_cycles=to_heads(unit_softmax),
+        sv_cycles=to_heads(unit_sv), stall_cycles=stall_cycles,
+        dense_busy_qk=to_heads(unit_dense_qk), dense_busy_sv=to_heads(unit_dense_sv),
+        sparse_busy_qk=to_heads(unit_sparse_qk), sparse_busy_sv=to_heads(unit_sparse_sv),
+        dense_macs_qk=dense_macs_qk, sparse_macs_qk=sparse_macs_qk,
+        dense_macs_sv=dense_macs_sv, sparse_macs_sv=sparse_macs_sv,
+        softmax_ops=softmax_ops, decode_macs=decode_macs,
         dram_qk_bytes=qk_load + index_load, dram_v_bytes=v_load, dram_out_bytes=out_store,
-        sram=sram, encode_macs=int(encode_macs),
+        sram=sram, encode_macs=int(encode_macs), heads_in_parallel=g,
     )

@@ -21,6 +21,7 @@ from vitsim.analysis.frames import by_stage, energy_frame, stages_frame
 from vitsim.hw_configs.errors import VitsimError
 from vitsim.hw_configs.loader import apply_overrides, load_hardware
 from vitsim.hw_configs.schema import BUFFER_NAMES, HardwareConfig
+from vitsim.simulator.attention import heads_in_parallel
 from vitsim.simulator.counts import ENGINES, STAGES
 from vitsim.simulator.energy import COMPONENTS
 from vitsim.simulator.results import SimulationResult
@@ -145,6 +146,48 @@ def test_tiny_codec_decode_sets_the_floor_of_qk():
     np.testing.assert_array_equal(rows(result, "encode")["codec_macs"], [160])
 
 
+def test_tiny_heads_in_parallel_pool_their_work():
+    # Both heads keep head0_mask. One at a time (g = 1) each takes 12 cycles of Q K^T, as in
+    # test_tiny_attention_matches_hand_derivation: 24 in all.
+    # Together (g = 2): 10 dense pairs and 8 sparse rows of 1 score; proportional split
+    # rint(4 * 10 / 18) = 2 dense lines: dense ceil(10 / 2) = 5 pairs a line = 20 cycles;
+    # sparse 8 scores on 2 lines = 4 a line = 16 cycles; Q K^T = 20 cycles for the pair,
+    # charged 10 to each head (equal scores). Softmax: ceil(18 / 64) = 1 cycle, 0.5 each.
+    # Counts are each head's own either way.
+    kept = np.stack([head0_mask(), head0_mask()])
+    trace = build_trace(TINY, [kept])
+    one = rows(simulate(trace, tiny_hw()), "qk")
+    two_result = simulate(trace, tiny_hw(**{"schedule.max_heads_in_parallel": 2}))
+    two, sm = rows(two_result, "qk"), rows(two_result, "softmax")
+    np.testing.assert_array_equal(one["compute_cycles"], [12.0, 12.0])
+    np.testing.assert_array_equal(two["compute_cycles"], [10.0, 10.0])
+    np.testing.assert_array_equal(two["dense_lines"], [2, 2])
+    np.testing.assert_array_equal(sm["compute_cycles"], [0.5, 0.5])
+    np.testing.assert_array_equal(two["macs"], one["macs"])
+
+
+def test_heads_in_parallel_bounded_by_heads_and_buffers():
+    block = get_spec("deit-base").blocks[0]  # 12 heads, d = 64, 197 tokens
+    hw = preset("vitcod")
+    assert heads_in_parallel(hw, block) == 1  # the preset's schedule
+    many = apply_overrides(hw, {"schedule.max_heads_in_parallel": 64})
+    assert heads_in_parallel(many, block) == 12  # all heads of the block
+    # Output buffer of 1200 bytes, half of it per slot: 600 // (197 + 64) = 2 dense rows.
+    small = apply_overrides(many, {"buffers.output.size_kib": 1200 / 1024})
+    assert heads_in_parallel(small, block) == 2
+
+
+def test_real_mask_heads_in_parallel_balance_the_long_rows(real_trace, real_base):
+    # With greedy rows, each head's CLS row (~196 kept keys) bounds its sparse time; pooled
+    # with the other heads' rows of the layer it no longer does. Attention MACs are equal.
+    grouped = simulate(real_trace, apply_overrides(
+        preset("vitcod"), {"schedule.max_heads_in_parallel": 3}))
+    single = simulate(real_trace, preset("vitcod"))
+    att = lambda r: sum(rows(r, s)["compute_cycles"].sum() for s in ("qk", "sv"))  # noqa: E731
+    assert att(grouped) < 0.6 * att(single)
+    assert grouped.totals.macs == single.totals.macs
+
+
 @pytest.mark.parametrize("polarization", [True, False])
 def test_density_zero_gives_zero_attention_macs(polarization):
     kept = np.zeros((2, 5, 5), dtype=bool)  # nothing kept, CLS included: the mask is ours
@@ -208,6 +251,7 @@ def designs(draw) -> HardwareConfig:
         "mac_array.macs_per_line": draw(st.sampled_from([2, 4, 8])),
         "dram.bandwidth_gb_per_s": draw(st.sampled_from([0.5, 4.0, 76.8])),
         "schedule.double_buffering": draw(st.booleans()),
+        "schedule.max_heads_in_parallel": draw(st.sampled_from([1, 2, 4])),
         **{f"buffers.{b}.size_kib": preset(base).buffers[b].size_kib * scale
            for b in BUFFER_NAMES},
     }
@@ -395,6 +439,9 @@ def test_scaling_every_energy_scales_total_energy(case, hw, s):
 @HYPOTHESIS
 @given(cases(), designs(), st.data())
 def test_permuting_heads_changes_no_order_independent_total(case, hw, data):
+    # One head at a time: with heads in parallel the order decides which heads share the
+    # array (and pool their rows), so compute cycles depend on it by design.
+    hw = apply_overrides(hw, {"schedule.max_heads_in_parallel": 1})
     masks = tuple(m[list(data.draw(st.permutations(range(m.shape[0]))))] for m in case.masks)
     a, b = run(case, hw), run(case, hw, masks)
     assert a.totals.macs == b.totals.macs
