@@ -322,12 +322,23 @@ def simulate_attention(
 
     dense_lines = unit_dense_lines[unit_of]
     scores_b = scores * bpe
+    q_head, k_head = np.full(n_heads, n_q * d * bpe), k_loads * k_bytes  # one decoded head
+    if codec.enabled:
+        # DRAM fills the buffers with compressed Q and K (split by token count); for every
+        # head the decoder reads all compressed heads and writes the head it expands back,
+        # where the engines read it as without the codec.
+        q_part = n_q / (n_q + n_k)
+        dec_read = np.full(n_heads, compressed, dtype=np.float64)
+        q_write, k_write = qk_load * q_part + q_head, qk_load * (1 - q_part) + k_head
+        q_read, k_read = dec_read * q_part + q_head, dec_read * (1 - q_part) + scores * d * bpe
+    else:
+        q_write, k_write, q_read, k_read = q_head, k_head, q_head, scores * d * bpe
     sram = {
-        ("q", "write", "qk"): np.full(n_heads, n_q * d * bpe),
-        ("k", "write", "qk"): k_loads * k_bytes,
+        ("q", "write", "qk"): np.rint(q_write),
+        ("k", "write", "qk"): np.rint(k_write),
         ("index", "write", "qk"): index_load,
-        ("q", "read", "qk"): np.full(n_heads, n_q * d * bpe),
-        ("k", "read", "qk"): scores * d * bpe,
+        ("q", "read", "qk"): np.rint(q_read),
+        ("k", "read", "qk"): np.rint(k_read),
         ("index", "read", "qk"): index_load,
         ("output", "write", "qk"): scores_b,
         ("output", "read", "softmax"): scores_b,

@@ -666,3 +666,18 @@ def test_levit_synthetic_simulates_on_vitcod():
         assert np.all(sv["macs"][sel] <= block.n_q_tokens * block.n_k_tokens * block.v_dim)
         layer_stages = {STAGES[s] for s in result.stages.stage[result.stages.layer == li]}
         assert {"kv", "q"} <= layer_stages and "qkv" not in layer_stages
+
+
+def test_codec_buffers_are_filled_with_what_dram_delivers(real_trace):
+    # The Q/K buffers receive every compressed byte loaded from DRAM, and the decoder reads
+    # the compressed heads back for every head it expands: both appear as SRAM traffic.
+    on = simulate(real_trace, preset("vitcod"))
+    off = simulate(real_trace, apply_overrides(preset("vitcod"), {"codec.enabled": False}))
+    qk_on, qk_off = rows(on, "qk"), rows(off, "qk")
+    loaded = (qk_on["dram_read_bytes"] - qk_on["sram_write_bytes_index"]).sum()
+    decoded_writes = qk_off["sram_write_bytes_q"].sum() + qk_off["sram_write_bytes_k"].sum()
+    writes = qk_on["sram_write_bytes_q"].sum() + qk_on["sram_write_bytes_k"].sum()
+    assert writes == pytest.approx(loaded + decoded_writes, rel=1e-6)
+    reads_on = qk_on["sram_read_bytes_q"].sum() + qk_on["sram_read_bytes_k"].sum()
+    reads_off = qk_off["sram_read_bytes_q"].sum() + qk_off["sram_read_bytes_k"].sum()
+    assert reads_on > reads_off
