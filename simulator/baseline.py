@@ -32,6 +32,7 @@ class OperatorTime:
     flops: float = 0.0  # 2 x MACs (0 where not meaningful)
     dram_bytes: float = 0.0
     bound: str = ""  # "compute", "memory", "launch", "measured", ...
+    energy_mj: float = 0.0  # where the model prices it (accelerators); 0 = not itemised
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class BaselineResult:
             "operators": [
                 {"name": o.name, "stage": o.stage, "latency_ms": o.latency_ms,
                  "count": o.count, "flops": o.flops, "dram_bytes": o.dram_bytes,
-                 "bound": o.bound}
+                 "bound": o.bound, "energy_mj": o.energy_mj}
                 for o in self.operators
             ],
         }

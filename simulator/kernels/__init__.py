@@ -5,6 +5,7 @@ obviously-correct twin in ``tests/test_kernels.py``. Python wrappers elsewhere i
 simulator validate configurations, turn them into scalars and pack the results.
 """
 
+from vitsim.simulator.kernels.peers import sanger_pack_split
 from vitsim.simulator.kernels.sparse_rows import (
     GREEDY,
     INFEASIBLE_CYCLES,
@@ -22,6 +23,7 @@ __all__ = [
     "best_split",
     "heads_sparse_cycles",
     "line_loads",
+    "sanger_pack_split",
     "segment_stalls",
     "tile_timeline",
 ]
