@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import sys
@@ -110,8 +109,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     trace = WorkloadTrace.load(args.trace)
     if args.json:
-        json.dump(inspect_document(trace), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        cli_args.emit_json(inspect_document(trace))
     else:
         print(inspect_text(trace))
     return 0
@@ -194,8 +192,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.out:
         write_run_dir(args.out, result, inputs)
     if args.json:
-        json.dump(summary_document(result), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        cli_args.emit_json(summary_document(result))
         return 0
     t = result.totals
     print(f"{result.model} on {hw.name}: {t.total_cycles:,.0f} cycles, "
@@ -260,8 +257,7 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
                    dram_bytes=tiled.dram_read_bytes + tiled.dram_write_bytes,
                    mac_utilization=ideal.macs / (tiled.total_cycles * rows * cols))
     if args.json:
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        cli_args.emit_json(doc)
     else:
         for key, value in doc.items():
             print(f"{key:18s} {value}")
@@ -296,6 +292,8 @@ _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 # ``add_subcommands(sub)`` and imports its heavy dependencies (torch, dask) only inside the
 # command functions, so ``vitsim --help`` stays fast and torch stays optional.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "vitsim.analysis.cli_baseline",
+    "vitsim.analysis.cli_compare",
 )
 
 

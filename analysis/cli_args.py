@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, NoReturn
 
@@ -58,7 +59,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN: unknown, inf: undefined ratio) as None,
+    so the document is standard JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def emit_json(doc: Any) -> None:
-    """One JSON document on stdout."""
-    json.dump(doc, sys.stdout, indent=1)
+    """One standard JSON document on stdout (non-finite numbers become null)."""
+    json.dump(json_safe(doc), sys.stdout, indent=1, allow_nan=False)
     sys.stdout.write("\n")

@@ -15,17 +15,13 @@ review ``git diff tests/golden/simulator.json`` and say in the commit why they m
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
-import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_util import preset_hashes, provenance
 
-from vitsim.analysis.runs import versions
 from vitsim.hw_configs.loader import load_hardware
 from vitsim.simulator.simulate import simulate
 from vitsim.workloads.model_spec import get_spec
@@ -34,7 +30,6 @@ from vitsim.workloads.trace import WorkloadTrace
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "simulator.json"
-PRESETS = ROOT / "hw_configs" / "presets"
 REL = 1e-9
 INT_FIELDS = ("macs", "dram_bytes")
 FLOAT_FIELDS = ("total_cycles", "energy_mj")
@@ -81,33 +76,12 @@ def _numbers(case: dict[str, Any], cache: dict, request: pytest.FixtureRequest) 
 
 
 def _preset_hashes() -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(PRESETS.glob("*.yaml"))}
-
-
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                             check=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.rstrip("\n")
+    return preset_hashes("hw_configs/presets")
 
 
 def _provenance() -> dict[str, Any]:
-    changed = _git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "generated_by": REGENERATE,
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git("rev-parse", "HEAD"),
-        # Tracked files that differed from that commit when the numbers were made.
-        "git_uncommitted": [] if changed in ("", "unknown") else
-        sorted(line[3:] for line in changed.splitlines()),
-        "versions": versions(),
-        "platform": platform.platform(),
-        "tolerance": {"integers": "exact: " + ", ".join(INT_FIELDS),
-                      "floats": f"relative {REL}: " + ", ".join(FLOAT_FIELDS)},
-    }
+    return provenance(REGENERATE, {"integers": "exact: " + ", ".join(INT_FIELDS),
+                                   "floats": f"relative {REL}: " + ", ".join(FLOAT_FIELDS)})
 
 
 def _load_golden() -> dict[str, Any]:

@@ -1,0 +1,502 @@
+"""Comparison and sweep figures. Each function takes a DataFrame and returns a Figure.
+
+Colours are the Okabe-Ito palette (distinguishable with the common colour-vision
+deficiencies), lines also differ by marker, and the heat map uses ``cividis``. Every axis is
+labelled with its unit, read from the column name's unit suffix (``_ms``, ``_mj``,
+``_gb_per_s``, ``_kib`` ...). Nothing here simulates: the tables come from
+:mod:`vitsim.analysis.frames`, a run directory or a sweep.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from vitsim.analysis.pareto import AREA_OBJECTIVES, ok_rows, pareto_mask
+from vitsim.hw_configs.atomic import atomic_output
+from vitsim.hw_configs.errors import VitsimError
+
+# Okabe & Ito, "Color Universal Design" (2008): blue, orange, bluish green, vermillion,
+# sky blue, reddish purple, yellow, black (yellow late: it is faint on white).
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442",
+             "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+HATCHES = ("", "//", "..", "xx", "\\\\", "--", "++", "oo")
+SEQUENTIAL_CMAP = "cividis"
+IMAGE_FORMATS = ("png", "pdf", "svg")
+SPEEDUP_COLUMNS = ("model", "baseline", "speedup", "energy_efficiency")
+UTILIZATION_METRICS = {"mac_utilization": "all MACs",
+                       "dense_engine_utilization": "denser engine",
+                       "sparse_engine_utilization": "sparser engine"}
+
+# Column-name unit suffixes and what the axis label says (longest suffix first).
+_UNITS = (("_images_per_s", "images/s"), ("_gb_per_s", "GB/s"), ("_mj_ms", "mJ·ms"),
+          ("_pj_per_byte", "pJ/byte"), ("_kib", "KiB"), ("_mhz", "MHz"), ("_mw", "mW"),
+          ("_ms", "ms"), ("_mj", "mJ"), ("_pj", "pJ"), ("_bytes", "bytes"),
+          ("_cycles", "cycles"), ("_nm", "nm"))
+# Whole labels of well-known leaf names.
+_LABELS = {
+    "n_lines": "MAC lines", "macs_per_line": "MACs per line", "sparsity": "attention sparsity",
+    "edp_mj_ms": "energy-delay product (mJ·ms)", "total_macs": "compute MACs",
+    "sram_bytes": "on-chip SRAM (bytes)", "throughput_images_per_s": "throughput (images/s)",
+    "macs": "MACs", "model": "model",
+}
+_ACRONYMS = {"dram": "DRAM", "sram": "SRAM", "mac": "MAC", "qkv": "Q/K/V", "edp": "EDP"}
+# Stage groups for comparing runs (17 stages are too many colours to tell apart).
+STAGE_GROUPS = {
+    "stem and classifier": ("patch_embed", "classifier"),
+    "QKV and projection": ("qkv", "q", "kv", "proj"),
+    "Q/K codec": ("encode", "decode"),
+    "attention (QK, softmax, SV)": ("qk", "softmax", "sv"),
+    "MLP": ("fc1", "fc2"),
+    "vector (norm, GELU, residual)": ("ln1", "ln2", "activation", "residual"),
+}
+
+
+def label(column: str) -> str:
+    """An axis label for a column: its name without ``hardware.``/``workload.``, in words,
+    with the unit from its suffix (utilizations are drawn in percent)."""
+    parts = str(column).removeprefix("hardware.").removeprefix("workload.").split(".")
+    leaf = parts[-1]
+    if leaf in _LABELS:
+        return _LABELS[leaf]
+    unit = "%" if leaf.endswith("utilization") else ""
+    for suffix, unit_text in _UNITS:
+        if leaf.endswith(suffix):
+            leaf, unit = leaf[: -len(suffix)], unit_text
+            break
+    words = leaf.split("_")
+    if words[0] == "energy" and len(words) > 1:  # energy_<component>_mj
+        words = [*words[1:], "energy"]
+    if len(parts) >= 3 and parts[0] == "buffers":
+        words = [parts[1], "buffer", *words]
+    elif len(parts) >= 2 and parts[-2] != "mac_array":
+        words = [*parts[-2].split("_"), *words]
+    text = " ".join(_ACRONYMS.get(w, w) for w in words if w)
+    return f"{text} ({unit})" if unit else text
+
+
+def _figure(ncols: int = 1, *, width: float = 6.4, height: float = 4.2,
+            nrows: int = 1) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    return fig, list(axes)
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise VitsimError(f"{what} needs the column(s) {', '.join(missing)}; the table has "
+                          f"{', '.join(map(str, frame.columns))}")
+
+
+def _levels(series: pd.Series) -> list:
+    values = series.dropna().unique().tolist()
+    try:
+        return sorted(values)
+    except TypeError:
+        return values
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _times(ratio: float) -> str:
+    if not np.isfinite(ratio):
+        return ""
+    return f"{ratio:,.0f}×" if ratio >= 100 else f"{ratio:.3g}×"
+
+
+def _scale(values: np.ndarray) -> str:
+    v = values[np.isfinite(values) & (values > 0)]
+    return "log" if v.size and v.max() / v.min() > 30 else "linear"
+
+
+def _set_scale(axis, scale: str) -> None:
+    """Set a linear or log scale; log ticks read as plain numbers (20, 50, 100), with the
+    in-between ticks labelled too when the axis spans less than a decade and a half."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    getattr(axis.axes, f"set_{axis.axis_name}scale")(scale)
+    if scale != "log":
+        return
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    lo, hi = axis.get_view_interval()
+    narrow = lo > 0 and hi / lo < 30
+    axis.set_minor_formatter(plain if narrow else NullFormatter())
+
+
+# ----------------------------------------------------------------------------- speedup
+
+
+def plot_speedup(table: pd.DataFrame) -> Figure:
+    """Speedup and energy efficiency of a design over its baselines: grouped bars (one
+    group per model, one bar per baseline) on log axes, each bar labelled ``12.3x``.
+
+    ``table`` has the columns ``model``, ``baseline``, ``speedup`` and ``energy_efficiency``
+    (ratios: baseline latency or energy over the design's).
+    """
+    _require(table, SPEEDUP_COLUMNS, "the speedup figure")
+    if table.empty:
+        raise VitsimError("the speedup table has no rows")
+    for col in ("speedup", "energy_efficiency"):
+        bad = table[~(table[col] > 0)]
+        if len(bad):
+            raise VitsimError(f"{col} must be positive for a log axis; row "
+                              f"{bad.index[0]} has {bad[col].iloc[0]!r}")
+    repeated = table.duplicated(["model", "baseline"])
+    if repeated.any():
+        others = [c for c in table.columns if c not in SPEEDUP_COLUMNS
+                  and table[c].nunique() > 1]
+        raise VitsimError(f"more than one row for model {table['model'][repeated].iloc[0]!r} "
+                          f"and baseline {table['baseline'][repeated].iloc[0]!r}; keep one "
+                          f"(rows differ in: {', '.join(map(str, others)) or 'nothing'})")
+    models = list(dict.fromkeys(table["model"]))
+    baselines = list(dict.fromkeys(table["baseline"]))
+    fig, axes = _figure(2, width=max(5.0, 1.2 + 0.5 * len(models) * len(baselines)))
+    width = 0.8 / len(baselines)
+    x = np.arange(len(models))
+    for ax, col, title in ((axes[0], "speedup", "speedup"),
+                           (axes[1], "energy_efficiency", "energy efficiency")):
+        for j, base in enumerate(baselines):
+            sub = table[table["baseline"] == base].set_index("model")[col]
+            heights = np.array([float(sub.get(m, np.nan)) for m in models])
+            bars = ax.bar(x + (j - (len(baselines) - 1) / 2) * width, heights, width,
+                          label=str(base), color=OKABE_ITO[j % len(OKABE_ITO)],
+                          hatch=HATCHES[j // len(OKABE_ITO) % len(HATCHES)],
+                          edgecolor="white", linewidth=0.5)
+            ax.bar_label(bars, labels=[_times(h) for h in heights],
+                         fontsize=7, padding=1)
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(x, [str(m) for m in models])
+        ax.set_xlabel("model")
+        ax.set_ylabel(f"{title} over baseline (×, log scale)")
+        ax.set_title(title)
+    axes[1].legend(title="baseline", fontsize=8, loc="best")
+    return fig
+
+
+# ----------------------------------------------------------------------------- breakdowns
+
+
+def _stage_order(stages: pd.Series) -> list[str]:
+    from vitsim.simulator.counts import STAGES
+
+    present = set(map(str, stages.dropna().unique()))
+    ordered = [s for s in STAGES if s in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def _components(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Energy by component (pJ per row), SRAM buffers summed into one ``sram`` component."""
+    cols = [c for c in frame.columns if str(c).startswith("energy_pj_")]
+    if not cols:
+        raise VitsimError("the stage table has no energy_pj_<component> columns")
+    out: dict[str, pd.Series] = {}
+    for c in cols:
+        comp = str(c).removeprefix("energy_pj_")
+        key = "sram" if comp.startswith("sram_") else comp
+        out[key] = out[key] + frame[c] if key in out else frame[c].astype(np.float64)
+    return out
+
+
+def _time_scale(clock_mhz: float | None) -> tuple[float, str]:
+    if clock_mhz:
+        return 1.0 / (clock_mhz * 1e3), "latency (ms)"  # cycles -> ms
+    return 1e-6, "cycles (millions)"
+
+
+def plot_breakdown(stages: pd.DataFrame, *, clock_mhz: float | None = None,
+                   title: str | None = None) -> Figure:
+    """Where one run's time and energy go, by stage: latency stacked as compute, fill/drain
+    and memory stall; energy stacked by component (MACs, codec, softmax, vector, SRAM, DRAM,
+    leakage). ``stages`` is :func:`vitsim.analysis.frames.stages_frame` or a run directory's
+    ``stages.csv``; ``clock_mhz`` turns cycles into milliseconds."""
+    _require(stages, ("stage", "compute_cycles", "fill_cycles", "stall_cycles"),
+             "the breakdown figure")
+    frame = stages.assign(stage=stages["stage"].astype(str))
+    order = _stage_order(frame["stage"])
+    scale, ylabel = _time_scale(clock_mhz)
+    comps = _components(frame)
+    energy = pd.DataFrame({k: v for k, v in comps.items()}).groupby(frame["stage"]).sum()
+    energy = energy.reindex(order).fillna(0.0) * 1e-9  # pJ -> mJ
+    energy = energy.loc[:, energy.sum() > 0]
+    cycles = frame.groupby("stage")[["compute_cycles", "fill_cycles", "stall_cycles"]].sum()
+    cycles = cycles.reindex(order).fillna(0.0) * scale
+    keep = [s for s in order if cycles.loc[s].sum() > 0 or energy.loc[s].sum() > 0]
+    cycles, energy = cycles.loc[keep], energy.loc[keep]
+    fig, axes = _figure(1, nrows=2, width=max(6.4, 0.45 * len(keep) + 1.5), height=3.6)
+    x = np.arange(len(keep))
+    _stacked(axes[0], x, cycles, {"compute_cycles": "compute", "fill_cycles": "fill/drain",
+                                  "stall_cycles": "memory stall"})
+    axes[0].set_ylabel(ylabel)
+    axes[0].set_title("latency by stage")
+    _stacked(axes[1], x, energy, {c: c.upper() if c in ("mac", "sram", "dram") else c
+                                  for c in energy.columns})
+    axes[1].set_ylabel("energy (mJ)")
+    axes[1].set_title("energy by stage and component")
+    for ax in axes:
+        ax.set_xticks(x, keep, rotation=45, ha="right")
+        ax.set_xlabel("stage")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _stacked(ax, x: np.ndarray, parts: pd.DataFrame, names: Mapping[str, str]) -> None:
+    bottom = np.zeros(len(x))
+    for j, col in enumerate(parts.columns):
+        h = parts[col].to_numpy(dtype=np.float64)
+        ax.bar(x, h, 0.75, bottom=bottom, label=names.get(col, col),
+               color=OKABE_ITO[j % len(OKABE_ITO)], hatch=HATCHES[j // len(OKABE_ITO)],
+               edgecolor="white", linewidth=0.5)
+        bottom += h
+
+
+def plot_breakdown_compare(runs: Mapping[str, pd.DataFrame], *,
+                           clock_mhz: Mapping[str, float] | float | None = None) -> Figure:
+    """Several runs side by side: latency stacked by stage group, energy by component.
+
+    ``runs`` maps a label (design or model) to its stage table; ``clock_mhz`` is one clock
+    for all, or one per label.
+    """
+    if not runs:
+        raise VitsimError("no runs to compare")
+    labels = list(runs)
+    lat_rows, en_rows = {}, {}
+    ylabel = ""
+    for name, frame in runs.items():
+        _require(frame, ("stage", "total_cycles"), "the breakdown figure")
+        clock = clock_mhz.get(name) if isinstance(clock_mhz, Mapping) else clock_mhz
+        scale, ylabel = _time_scale(clock)
+        stage = frame["stage"].astype(str)
+        group = stage.map({s: g for g, ss in STAGE_GROUPS.items() for s in ss}).fillna("other")
+        lat_rows[name] = frame["total_cycles"].groupby(group).sum() * scale
+        en_rows[name] = pd.DataFrame(_components(frame)).sum() * 1e-9
+    latency = pd.DataFrame(lat_rows).T.fillna(0.0)
+    latency = latency[[g for g in (*STAGE_GROUPS, "other") if g in latency]]
+    energy = pd.DataFrame(en_rows).T.fillna(0.0)
+    energy = energy.loc[:, energy.sum() > 0]
+    fig, axes = _figure(2, width=max(4.5, 1.0 * len(labels) + 2.5))
+    x = np.arange(len(labels))
+    _stacked(axes[0], x, latency, {})
+    axes[0].set_ylabel(ylabel)
+    axes[0].set_title("latency by stage")
+    _stacked(axes[1], x, energy, {c: c.upper() if c in ("mac", "sram", "dram") else c
+                                  for c in energy.columns})
+    axes[1].set_ylabel("energy (mJ)")
+    axes[1].set_title("energy by component")
+    for ax in axes:
+        ax.set_xticks(x, labels, rotation=30 if len(labels) > 3 else 0, ha="right"
+                      if len(labels) > 3 else "center")
+        ax.legend(fontsize=7)
+    return fig
+
+
+# ----------------------------------------------------------------------------- utilization
+
+
+def plot_utilization(table: pd.DataFrame, x: str | None = None) -> Figure:
+    """MAC utilization of the whole design and of the denser and sparser engines (percent),
+    grouped by the values of column ``x`` (the mean over every other column). Without ``x``
+    (or with a one-row table) there is one group."""
+    rows = ok_rows(table)
+    metrics = [m for m in UTILIZATION_METRICS if m in rows]
+    if not metrics:
+        raise VitsimError("the utilization figure needs a column among "
+                          f"{', '.join(UTILIZATION_METRICS)}")
+    if x is not None:
+        _require(rows, (x,), "the utilization figure")
+        levels = _levels(rows[x])
+        means = rows.groupby(x, sort=True)[metrics].mean().reindex(levels)
+    else:
+        levels = ["all points" if len(rows) > 1 else "run"]
+        means = pd.DataFrame([rows[metrics].mean()], index=levels)
+    fig, axes = _figure(1, width=max(5.0, 0.9 * len(levels) + 2.5))
+    ax = axes[0]
+    pos = np.arange(len(levels))
+    width = 0.8 / len(metrics)
+    for j, m in enumerate(metrics):
+        h = means[m].to_numpy(dtype=np.float64) * 100.0
+        bars = ax.bar(pos + (j - (len(metrics) - 1) / 2) * width, h, width,
+                      label=UTILIZATION_METRICS[m], color=OKABE_ITO[j], hatch=HATCHES[j],
+                      edgecolor="white", linewidth=0.5)
+        if len(levels) <= 6:
+            ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    ax.set_xticks(pos, [_fmt(v) for v in levels])
+    ax.set_xlabel(label(x) if x else "")
+    ax.set_ylabel("MAC utilization (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("utilization per engine" + (" (mean over the other axes)"
+                                             if x and len(rows) > len(levels) else ""))
+    ax.legend(fontsize=8)
+    return fig
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def plot_sparsity_curves(table: pd.DataFrame, metric: str = "latency_ms", *,
+                         x: str = "workload.sparsity", hue: str | None = None) -> Figure:
+    """``metric`` against attention sparsity (or another column ``x``), one line per value
+    of ``hue``; each point is the mean over the other axes."""
+    rows = ok_rows(table)
+    _require(rows, [c for c in (x, metric, hue) if c], "the sparsity figure")
+    fig, axes = _figure(1)
+    ax = axes[0]
+    groups = [(None, rows)] if hue is None else [
+        (level, rows[rows[hue] == level]) for level in _levels(rows[hue])]
+    for j, (level, sub) in enumerate(groups):
+        curve = sub.groupby(x, sort=True)[metric].mean()
+        ax.plot(curve.index.to_numpy(), curve.to_numpy(), marker=MARKERS[j % len(MARKERS)],
+                color=OKABE_ITO[j % len(OKABE_ITO)], linestyle="-" if j < 8 else "--",
+                label=None if hue is None else _fmt(level))
+    ax.autoscale_view()
+    _set_scale(ax.yaxis, _scale(rows[metric].to_numpy(dtype=np.float64)))
+    ax.set_xlabel(label(x))
+    averaged = len(rows) > rows[x].nunique() * max(1, len(groups))
+    ax.set_ylabel(("mean " if averaged else "") + label(metric))
+    ax.grid(True, alpha=0.3)
+    if hue is not None:
+        ax.legend(title=label(hue), fontsize=8)
+    ax.set_title(f"{label(metric).split(' (')[0]} vs {label(x).split(' (')[0]}")
+    return fig
+
+
+def plot_heatmap(table: pd.DataFrame, x: str, y: str, metric: str = "latency_ms", *,
+                 agg: str = "mean") -> Figure:
+    """``metric`` over two axes, ``agg`` (mean, min, max, median) over the other axes, each
+    cell annotated with its value."""
+    rows = ok_rows(table)
+    _require(rows, (x, y, metric), "the heat map")
+    if agg not in ("mean", "min", "max", "median"):
+        raise VitsimError(f"unknown aggregate {agg!r}; use mean, min, max or median")
+    grid = rows.pivot_table(index=y, columns=x, values=metric, aggfunc=agg, observed=True)
+    grid = grid.reindex(index=_levels(rows[y]), columns=_levels(rows[x]))
+    fig, axes = _figure(1, width=max(5.0, 0.8 * grid.shape[1] + 3.0),
+                        height=max(3.5, 0.5 * grid.shape[0] + 2.0))
+    ax = axes[0]
+    data = grid.to_numpy(dtype=np.float64)
+    image = ax.imshow(data, cmap=SEQUENTIAL_CMAP, aspect="auto", origin="lower")
+    colorbar = fig.colorbar(image, ax=ax)
+    colorbar.set_label(label(metric) + ("" if agg == "mean" and len(rows) == data.size
+                                        else f" ({agg} over the other axes)"))
+    lo, hi = np.nanmin(data), np.nanmax(data)
+    if data.size <= 150:
+        for (i, j), v in np.ndenumerate(data):
+            if np.isfinite(v):
+                light = (v - lo) / (hi - lo) > 0.6 if hi > lo else False
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7,
+                        color="black" if light else "white")
+    ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    ax.set_title(label(metric).split(" (")[0])
+    return fig
+
+
+def plot_pareto(table: pd.DataFrame, x: str = "latency_ms", y: str = "energy_mj", *,
+                objectives: Mapping[str, str] | Sequence[str] = tuple(AREA_OBJECTIVES),
+                colour: str = "total_macs") -> Figure:
+    """Every successful point in ``x`` against ``y`` (grey), the Pareto-optimal ones over
+    ``objectives`` (default latency, energy and the area proxy) coloured by ``colour``,
+    and the two-dimensional front of ``x`` and ``y`` as a step line."""
+    rows = ok_rows(table)
+    objective_cols = list(objectives) if not isinstance(objectives, Mapping) else \
+        list(objectives.keys())
+    _require(rows, [x, y, *[c for c in objective_cols if c not in (x, y)]], "the Pareto plot")
+    if rows.empty:
+        raise VitsimError("no successful points to plot")
+    front = pareto_mask(rows, objectives)
+    front2 = pareto_mask(rows, [x, y])
+    fig, axes = _figure(1, width=6.8, height=4.8)
+    ax = axes[0]
+    ax.scatter(rows.loc[~front, x], rows.loc[~front, y], s=10, color="#BBBBBB",
+               label="dominated", linewidths=0)
+    on = rows[front]
+    if colour in rows and rows[colour].nunique() <= len(OKABE_ITO):
+        for j, level in enumerate(_levels(rows[colour])):
+            sub = on[on[colour] == level]
+            if len(sub):
+                ax.scatter(sub[x], sub[y], s=28, color=OKABE_ITO[j],
+                           marker=MARKERS[j % len(MARKERS)], edgecolors="black",
+                           linewidths=0.4, label=f"{label(colour)} = {_fmt(level)}")
+    elif colour in rows:
+        points = ax.scatter(on[x], on[y], s=28, c=on[colour].astype(np.float64),
+                            cmap=SEQUENTIAL_CMAP, edgecolors="black", linewidths=0.4,
+                            label="Pareto-optimal")
+        fig.colorbar(points, ax=ax).set_label(label(colour))
+    else:
+        ax.scatter(on[x], on[y], s=28, color=OKABE_ITO[0], edgecolors="black",
+                   linewidths=0.4, label="Pareto-optimal")
+    stair = rows[front2].sort_values(x)
+    ax.step(stair[x], stair[y], where="post", color="black", linewidth=0.9,
+            label=f"front of {label(x).split(' (')[0]} and {label(y).split(' (')[0]}")
+    ax.autoscale_view()
+    _set_scale(ax.xaxis, _scale(rows[x].to_numpy(dtype=np.float64)))
+    _set_scale(ax.yaxis, _scale(rows[y].to_numpy(dtype=np.float64)))
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    names = ", ".join(label(c).split(" (")[0] for c in objective_cols)
+    ax.set_title(f"{int(front.sum())} Pareto-optimal of {len(rows)} points ({names})",
+                 fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def save_figure_as(fig: Figure, out_dir: str | Path, stem: str, *,
+                   formats: Sequence[str] = ("png", "pdf"), overwrite: bool = False,
+                   dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``out_dir/stem.<format>`` for each format, atomically; an existing
+    file is an error unless ``overwrite`` (nothing is written then)."""
+    out_dir = Path(out_dir)
+    bad = [f for f in formats if f not in IMAGE_FORMATS]
+    if bad:
+        raise VitsimError(f"unknown image format {bad[0]!r}; use {', '.join(IMAGE_FORMATS)}",
+                          source="--format")
+    paths = [out_dir / f"{stem}.{f}" for f in formats]
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise VitsimError("exists; choose another --out or pass --overwrite",
+                          source=str(existing[0]))
+    for path, fmt in zip(paths, formats, strict=True):
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+    return paths
+
+
+def _metadata(fmt: str) -> dict | None:
+    # No creation date or software version in the files, so the same figure writes the
+    # same bytes (PNG, SVG) and committed figures do not churn.
+    if fmt == "png":
+        return {"Software": None}
+    if fmt == "svg":
+        return {"Date": None, "Creator": None}
+    if fmt == "pdf":
+        return {"CreationDate": None, "Creator": None, "Producer": None}
+    return None
+
+
+def figure_data_uri(fig: Figure, fmt: str = "png", dpi: int = 110) -> str:
+    """The figure as a ``data:`` URI (base64), for a self-contained HTML page."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+    mime = {"png": "image/png", "svg": "image/svg+xml"}[fmt]
+    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"

@@ -1,0 +1,241 @@
+"""``vitsim reproduce``: ViTCoD's headline comparison, re-run with vitsim's models.
+
+For each of the paper's models at 90% attention sparsity (synthetic attention by default, a
+real mask where one is given), the ``vitcod`` preset is compared with the paper's five
+baselines (a Xeon CPU, a Jetson TX2, an RTX 2080 Ti, SpAtten and Sanger) in both scopes. The
+paper reports the largest speedup over its models ("up to"); the headline table sets vitsim's
+largest beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vitsim.analysis.cli_args import json_safe
+from vitsim.analysis.compare import (
+    PAPER_BASELINES,
+    PAPER_MODELS,
+    PAPER_SPARSITY,
+    PAPER_SPEEDUP_UP_TO,
+    SCOPES,
+    ComparisonRow,
+    Scoped,
+    accelerator_scoped,
+    comparison_rows,
+    run_baseline,
+)
+from vitsim.hw_configs.errors import VitsimError
+from vitsim.hw_configs.loader import load_hardware
+from vitsim.hw_configs.schema import HardwareConfig
+from vitsim.workloads.model_spec import get_spec
+from vitsim.workloads.pipeline import trace_mask_file, trace_synthetic
+
+# Beyond this relative difference from the paper the README must explain the gap.
+EXPLAIN_ABOVE = 0.30
+
+
+@dataclass(frozen=True)
+class Headline:
+    paper_baseline: str  # cpu, edge_gpu, gpu, spatten, sanger
+    baseline: str  # the vitsim baseline standing for it
+    scope: str
+    paper_up_to: float
+    vitsim_up_to: float
+    at_model: str
+
+    @property
+    def ratio(self) -> float:
+        """vitsim / paper."""
+        return self.vitsim_up_to / self.paper_up_to
+
+    @property
+    def needs_explaining(self) -> bool:
+        return abs(self.ratio - 1.0) > EXPLAIN_ABOVE
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    hardware: str
+    sparsity: float
+    seed: int
+    sources: Mapping[str, str]  # model -> "synthetic" or the mask file
+    rows: tuple[ComparisonRow, ...]
+    accelerator: Mapping[str, Scoped]  # model -> its scoped figures
+    headlines: tuple[Headline, ...] = field(default=())
+    stage_frames: Mapping[str, Any] = field(default_factory=dict, repr=False)  # model -> frame
+    clock_mhz: float = 0.0
+
+    def document(self) -> dict[str, Any]:
+        """The ``--json`` document: ``rows`` are ``{model, baseline, speedup,
+        energy_efficiency, ...}``, one per model, baseline and scope."""
+        return {
+            "hardware": self.hardware, "sparsity": self.sparsity, "seed": self.seed,
+            "sources": dict(self.sources),
+            "rows": [r.as_dict() for r in self.rows],
+            "headline": [
+                {"paper_baseline": h.paper_baseline, "baseline": h.baseline, "scope": h.scope,
+                 "paper_up_to": h.paper_up_to, "vitsim_up_to": h.vitsim_up_to,
+                 "at_model": h.at_model, "vitsim_over_paper": h.ratio}
+                for h in self.headlines
+            ],
+        }
+
+
+def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PAPER_MODELS,
+              sparsity: float = PAPER_SPARSITY, seed: int = 0,
+              masks: Mapping[str, str] | None = None) -> Reproduction:
+    """Run the comparison; ``masks`` maps a model to a mask file (ViTCoD's convention:
+    True = pruned) used instead of synthetic attention for that model."""
+    from vitsim.analysis.frames import stages_frame
+    from vitsim.simulator.simulate import simulate
+
+    hardware = load_hardware(hw) if isinstance(hw, str) else hw
+    masks = dict(masks or {})
+    unknown = set(masks) - set(models)
+    if unknown:
+        raise VitsimError(f"masks given for models not compared: {sorted(unknown)}",
+                          source="--mask")
+    rows: list[ComparisonRow] = []
+    sources: dict[str, str] = {}
+    scoped: dict[str, Scoped] = {}
+    frames: dict[str, Any] = {}
+    for model in models:
+        spec = get_spec(model)
+        if model in masks:
+            trace = trace_mask_file(masks[model], spec, convention="pruned")
+            sources[model] = str(masks[model])
+        else:
+            trace = trace_synthetic(spec, sparsity=sparsity, seed=seed)
+            sources[model] = f"synthetic, sparsity {sparsity:g}, seed {seed}"
+        result = simulate(trace, hardware)
+        acc = accelerator_scoped(result)
+        scoped[model] = acc
+        frames[model] = stages_frame(result)
+        baselines = [(PAPER_BASELINES[p], run_baseline(PAPER_BASELINES[p], trace, hardware))
+                     for p in PAPER_SPEEDUP_UP_TO]
+        rows += comparison_rows(model, hardware.name, acc, baselines)
+    return Reproduction(hardware.name, sparsity, seed, sources, tuple(rows), scoped,
+                        _headlines(rows), frames, hardware.clock_mhz)
+
+
+def _headlines(rows: Sequence[ComparisonRow]) -> tuple[Headline, ...]:
+    out = []
+    for paper, name in PAPER_BASELINES.items():
+        for scope in SCOPES:
+            mine = [r for r in rows if r.baseline == name and r.scope == scope]
+            if not mine:
+                continue
+            best = max(mine, key=lambda r: r.speedup)
+            out.append(Headline(paper, name, scope, PAPER_SPEEDUP_UP_TO[paper], best.speedup,
+                                best.model))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and the output directory
+
+ROW_FIELDS = ("model", "baseline", "baseline_config", "kind", "scope", "accelerator",
+              "accelerator_latency_ms", "baseline_latency_ms", "speedup",
+              "accelerator_energy_mj", "baseline_energy_mj", "energy_efficiency",
+              "configuration")
+
+
+def rows_csv(rows: Sequence[ComparisonRow]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ROW_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r.as_dict())
+    return buf.getvalue()
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "inf"
+    return f"{x:.3g}" if x < 100 else f"{x:,.0f}"
+
+
+def headline_markdown(rep: Reproduction) -> str:
+    lines = [
+        "| paper's baseline | vitsim baseline | scope | paper: up to | vitsim: up to (model) "
+        "| vitsim / paper |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for h in rep.headlines:
+        flag = " **>30%**" if h.needs_explaining else ""
+        lines.append(f"| {h.paper_baseline} | {h.baseline} | {h.scope} | {h.paper_up_to:g}x | "
+                     f"{_fmt(h.vitsim_up_to)}x ({h.at_model}) | {h.ratio:.2f}{flag} |")
+    return "\n".join(lines) + "\n"
+
+
+def rows_markdown(rep: Reproduction, scope: str) -> str:
+    models = list(dict.fromkeys(r.model for r in rep.rows))
+    names = list(dict.fromkeys(r.baseline for r in rep.rows))
+    cell = {(r.model, r.baseline): r for r in rep.rows if r.scope == scope}
+    lines = ["| model | vitsim ms | " + " | ".join(f"{b}: speedup / energy eff." for b in names)
+             + " |", "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+    for m in models:
+        acc_ms = rep.accelerator[m].latency_ms[scope]
+        parts = [f"{_fmt(cell[m, b].speedup)}x / {_fmt(cell[m, b].energy_efficiency)}x"
+                 for b in names]
+        lines.append(f"| {m} | {acc_ms:.4g} | " + " | ".join(parts) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reproduction(out: str | os.PathLike[str], rep: Reproduction) -> Path:
+    """Write table.csv, table.md, reproduce.json and the figures into a new directory,
+    atomically; an existing non-empty ``out`` is an error."""
+    from vitsim.analysis.runs import check_run_dir
+
+    out = Path(out)
+    check_run_dir(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        (tmp / "table.csv").write_text(rows_csv(rep.rows), encoding="utf-8")
+        md = ["# vitsim reproduce: ViTCoD's comparison", "",
+              f"Hardware `{rep.hardware}`, sparsity {rep.sparsity:g}.", "",
+              "## Headline (largest speedup over the models)", "", headline_markdown(rep)]
+        for scope in SCOPES:
+            md += [f"## Per model, {scope.replace('_', '-')}", "", rows_markdown(rep, scope)]
+        (tmp / "table.md").write_text("\n".join(md), encoding="utf-8")
+        doc = json.dumps(json_safe(rep.document()), indent=1, allow_nan=False)
+        (tmp / "reproduce.json").write_text(doc, encoding="utf-8")
+        _figures(tmp, rep)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _figures(out: Path, rep: Reproduction) -> None:
+    """Speedup and energy efficiency per model and baseline (log scale), one figure per
+    scope, and the accelerator's latency and energy breakdown per model."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from vitsim.analysis import figures
+
+    table = pd.DataFrame([r.as_dict() for r in rep.rows])
+    for scope in SCOPES:
+        fig = figures.plot_speedup(table[table["scope"] == scope].reset_index(drop=True))
+        fig.suptitle(f"{rep.hardware} vs baselines, {scope.replace('_', '-')}")
+        figures.save_figure_as(fig, out, f"speedup_{scope}", formats=("png", "svg"))
+        plt.close(fig)
+    if rep.stage_frames:
+        fig = figures.plot_breakdown_compare(dict(rep.stage_frames), clock_mhz=rep.clock_mhz)
+        figures.save_figure_as(fig, out, "breakdown", formats=("png", "svg"))
+        plt.close(fig)

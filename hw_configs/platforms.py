@@ -1,0 +1,345 @@
+"""CPU and GPU platform descriptions: the constants of the per-operator roofline baseline.
+
+A :class:`PlatformConfig` says what a general-purpose platform *is* (peak compute per
+precision, DRAM bandwidth, power) and how well a framework's kernels use it (achievable
+efficiency per operator class, per-kernel launch overhead, and whether a fixed sparse
+attention mask runs as dense attention + mask or as sparse kernels). The model that prices a
+ViT's operators on it is :mod:`vitsim.simulator.platform`.
+
+Shipped presets live in ``hw_configs/platforms/*.yaml``; every constant there cites its source
+(datasheet or whitepaper) in a comment, and every efficiency factor is labelled an assumption
+with its reasoning. They are never fitted to a paper's speedup.
+
+Loading is as strict as the accelerator descriptions (:mod:`vitsim.hw_configs.loader`):
+duplicate and unknown keys (naming the allowed ones), missing keys, wrong types, bad enum
+values and impossible numbers are all reported at once with their key paths, and
+``platform_from_dict(loads_strict(dump_platform(p))) == p`` for every platform.
+
+Units live in the names: ``*_gflop_per_s`` (10^9 floating-point operations per second, a
+multiply-add counts 2), ``bandwidth_gb_per_s`` (10^9 bytes per second),
+``kernel_launch_us`` (microseconds), ``power_w`` (watts).
+
+The tree (YAML keys = field names)::
+
+    PlatformConfig
+      name: str                          a preset's name is its file name
+      kind: PlatformKind                 cpu | gpu
+      device: str                        the part, in words
+      precision: Precision               fp32 | fp16: what the framework's operators run at
+      compute: Compute
+        fp32_gflop_per_s: float > 0      vector / CUDA-core FP32 peak
+        fp16_gflop_per_s: float > 0      optional: non-tensor FP16 peak (absent: no FP16 ALUs)
+        fp16_tensor_gflop_per_s: float   optional: matrix-unit FP16 peak, used by the GEMM
+                                         classes when precision is fp16
+      memory: Memory
+        bandwidth_gb_per_s: float > 0    peak DRAM bandwidth
+      efficiency: Efficiency             ASSUMPTIONS: achievable fraction of the peaks
+        gemm: ClassEfficiency            linear layers (patch embedding, qkv, proj, fc1, ...)
+        batched_matmul: ClassEfficiency  attention Q K^T and S V, all heads batched
+        elementwise: ClassEfficiency     softmax, layer norm, activations, adds, copies
+        sparse_kernel: ClassEfficiency   SDDMM / SpMM in attention mode sparse_kernel
+          compute: float in (0, 1]       fraction of the peak FLOP rate
+          memory: float in (0, 1]        fraction of the peak DRAM bandwidth
+      kernel_launch_us: float >= 0       fixed cost of one kernel (launch + framework dispatch)
+      power: Power
+        power_w: float > 0               energy = power_w x latency
+        basis: PowerBasis                tdp | module_max | average_board
+      attention_mode: AttentionMode      dense_masked (default) | sparse_kernel
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from vitsim.hw_configs.atomic import atomic_output
+from vitsim.hw_configs.errors import ConfigError, VitsimError
+from vitsim.hw_configs.loader import _build, _plain
+from vitsim.hw_configs.schema import (
+    _Check,
+    _doc,
+    _enum,
+    _meta,
+    _pos_float,
+    _str,
+    _Validated,
+)
+from vitsim.hw_configs.strict_yaml import load_strict, loads_strict
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+__all__ = [
+    "AttentionMode",
+    "ClassEfficiency",
+    "Compute",
+    "Efficiency",
+    "Memory",
+    "OpClass",
+    "PlatformConfig",
+    "PlatformKind",
+    "Power",
+    "PowerBasis",
+    "Precision",
+    "dump_platform",
+    "known_platforms",
+    "load_platform",
+    "platform_from_dict",
+    "platform_to_dict",
+    "write_platform",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Closed vocabularies
+# --------------------------------------------------------------------------------------
+
+
+class PlatformKind(str, Enum):
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class Precision(str, Enum):
+    """The number format the framework's operators run at (weights and activations)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+
+    @property
+    def bytes_per_element(self) -> int:
+        return 4 if self is Precision.FP32 else 2
+
+
+class AttentionMode(str, Enum):
+    """How a framework runs a fixed sparse attention mask."""
+
+    # Dense Q K^T, a masked_fill with the fixed mask, dense softmax and dense S V: what
+    # PyTorch/timm code for fixed-mask ViTs does (the pruned scores are computed and thrown
+    # away), so sparsity saves nothing.
+    DENSE_MASKED = "dense_masked"
+    # SDDMM for Q K^T and SpMM for S V over the kept scores only, softmax over the kept
+    # scores: work and bytes scale with the kept density, at the sparse-kernel efficiency.
+    SPARSE_KERNEL = "sparse_kernel"
+
+
+class PowerBasis(str, Enum):
+    """What the power figure of a platform is (energy = power x latency in every case)."""
+
+    TDP = "tdp"  # thermal design power of the package / board: an upper bound
+    MODULE_MAX = "module_max"  # the power budget of an embedded module's power mode
+    AVERAGE_BOARD = "average_board"  # a stated or measured average board power
+
+
+class OpClass(str, Enum):
+    """Operator classes with their own achievable efficiency."""
+
+    GEMM = "gemm"
+    BATCHED_MATMUL = "batched_matmul"
+    ELEMENTWISE = "elementwise"
+    SPARSE_KERNEL = "sparse_kernel"
+
+
+# --------------------------------------------------------------------------------------
+# The sections
+# --------------------------------------------------------------------------------------
+
+
+def _efficiency(doc: str) -> dict[str, Any]:
+    return _meta(_Check("float", lo=0.0, lo_open=True, hi=1.0), doc)
+
+
+def _optional_pos_float(doc: str) -> dict[str, Any]:
+    return _meta(_Check("float", lo=0.0, lo_open=True, optional=True), doc)
+
+
+@dataclass(frozen=True)
+class Compute(_Validated):
+    """Peak arithmetic throughput per precision, GFLOP/s (a multiply-add is 2 FLOP)."""
+
+    fp32_gflop_per_s: float = field(metadata=_pos_float("FP32 vector / CUDA-core peak, GFLOP/s"))
+    fp16_gflop_per_s: float | None = field(
+        default=None,
+        metadata=_optional_pos_float("non-tensor FP16 peak, GFLOP/s (absent: no FP16 ALUs)"),
+    )
+    fp16_tensor_gflop_per_s: float | None = field(
+        default=None,
+        metadata=_optional_pos_float("matrix-unit (tensor core) FP16 peak, GFLOP/s"),
+    )
+
+
+@dataclass(frozen=True)
+class Memory(_Validated):
+    bandwidth_gb_per_s: float = field(
+        metadata=_pos_float("peak DRAM bandwidth in 10^9 bytes per second")
+    )
+
+
+@dataclass(frozen=True)
+class ClassEfficiency(_Validated):
+    """Achievable fractions of the peaks for one operator class (assumptions)."""
+
+    compute: float = field(metadata=_efficiency("fraction of the peak FLOP rate, in (0, 1]"))
+    memory: float = field(metadata=_efficiency("fraction of the peak DRAM bandwidth, in (0, 1]"))
+
+
+@dataclass(frozen=True)
+class Efficiency(_Validated):
+    """Achievable efficiency per operator class; every value is an assumption."""
+
+    gemm: ClassEfficiency = field(metadata=_doc("linear layers"))
+    batched_matmul: ClassEfficiency = field(metadata=_doc("attention Q K^T and S V"))
+    elementwise: ClassEfficiency = field(
+        metadata=_doc("softmax, layer norm, activations, adds, copies")
+    )
+    sparse_kernel: ClassEfficiency = field(metadata=_doc("SDDMM / SpMM (sparse_kernel mode)"))
+
+    def of(self, op_class: OpClass | str) -> ClassEfficiency:
+        return getattr(self, OpClass(op_class).value)
+
+
+@dataclass(frozen=True)
+class Power(_Validated):
+    power_w: float = field(metadata=_pos_float("power for energy = power x latency, W"))
+    basis: PowerBasis = field(
+        metadata=_enum(PowerBasis, "what power_w is: tdp, module_max or average_board")
+    )
+
+
+@dataclass(frozen=True)
+class PlatformConfig(_Validated):
+    """One CPU or GPU platform. Build it with :func:`load_platform`."""
+
+    name: str = field(metadata=_str("platform name (a preset's name is its file name)"))
+    kind: PlatformKind = field(metadata=_enum(PlatformKind, "cpu or gpu"))
+    device: str = field(metadata=_str("the part, in words"))
+    precision: Precision = field(
+        metadata=_enum(Precision, "what the operators run at: fp32 or fp16")
+    )
+    compute: Compute = field(metadata=_doc("peak compute per precision"))
+    memory: Memory = field(metadata=_doc("DRAM"))
+    efficiency: Efficiency = field(metadata=_doc("achievable efficiency per operator class"))
+    kernel_launch_us: float = field(
+        metadata=_meta(_Check("float", lo=0.0), "fixed cost of one kernel launch, us")
+    )
+    power: Power = field(metadata=_doc("power for energy"))
+    attention_mode: AttentionMode = field(
+        default=AttentionMode.DENSE_MASKED,
+        metadata=_enum(AttentionMode, "dense_masked or sparse_kernel"),
+    )
+
+    def _cross_problems(self) -> list[tuple[str, str]]:
+        if self.precision is Precision.FP16 and self.compute.fp16_gflop_per_s is None:
+            return [("precision", "fp16 needs compute.fp16_gflop_per_s (this platform has no "
+                                  "FP16 arithmetic given)")]
+        return []
+
+    @property
+    def bytes_per_element(self) -> int:
+        return self.precision.bytes_per_element
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.memory.bandwidth_gb_per_s * 1e9
+
+    def peak_flop_per_s(self, op_class: OpClass | str) -> float:
+        """Peak FLOP/s an operator of ``op_class`` can use at this platform's precision.
+
+        At fp16 the GEMM-like classes (gemm, batched_matmul) use the tensor-core peak where
+        the platform has one; everything else uses the vector peak of its precision.
+        """
+        op_class = OpClass(op_class)
+        c = self.compute
+        if self.precision is Precision.FP32:
+            return c.fp32_gflop_per_s * 1e9
+        matrix = op_class in (OpClass.GEMM, OpClass.BATCHED_MATMUL)
+        if matrix and c.fp16_tensor_gflop_per_s is not None:
+            return c.fp16_tensor_gflop_per_s * 1e9
+        assert c.fp16_gflop_per_s is not None  # checked on construction
+        return c.fp16_gflop_per_s * 1e9
+
+
+# --------------------------------------------------------------------------------------
+# Presets, loading, dumping
+# --------------------------------------------------------------------------------------
+
+_SUFFIX = ".yaml"
+
+
+def _platform_dir() -> Traversable:
+    return resources.files("vitsim.hw_configs").joinpath("platforms")
+
+
+def known_platforms() -> tuple[str, ...]:
+    """Names of the shipped platform presets, sorted (``hw_configs/platforms/*.yaml``)."""
+    return tuple(
+        sorted(
+            entry.name[: -len(_SUFFIX)]
+            for entry in _platform_dir().iterdir()
+            if entry.is_file() and entry.name.endswith(_SUFFIX)
+        )
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
+def load_platform(name_or_path: str | os.PathLike[str]) -> PlatformConfig:
+    """A shipped platform preset by name (``rtx-2080ti``) or a platform YAML file."""
+    if isinstance(name_or_path, os.PathLike) or _looks_like_path(str(name_or_path)):
+        path = Path(name_or_path)
+        return platform_from_dict(load_strict(path), source=str(path))
+    name = str(name_or_path)
+    if name in known_platforms():
+        entry = _platform_dir().joinpath(name + _SUFFIX)
+        source = str(entry)
+        return platform_from_dict(
+            loads_strict(entry.read_text(encoding="utf-8"), source=source), source=source
+        )
+    if Path(name).is_file():
+        return platform_from_dict(load_strict(name), source=name)
+    known = ", ".join(known_platforms()) or "(none)"
+    raise VitsimError(f"unknown platform {name!r}; known: {known}, or a platform .yaml file",
+                      source="--platform")
+
+
+def platform_from_dict(data: Any, *, source: str | None = None) -> PlatformConfig:
+    """Validate a parsed YAML mapping into a :class:`PlatformConfig`; every problem at once."""
+    if data is None:
+        raise ConfigError(
+            [("", "empty document; expected a platform description mapping")], source=source
+        )
+    problems: list[tuple[str, str]] = []
+    cfg = _build(PlatformConfig, data, "", problems)
+    if problems or cfg is None:
+        raise ConfigError(problems or [("", "invalid platform description")], source=source)
+    return cfg
+
+
+def platform_to_dict(cfg: PlatformConfig) -> dict[str, Any]:
+    """The platform as nested plain dicts (enums as strings, absent optional fields left out)."""
+    return _plain(cfg)
+
+
+def dump_platform(cfg: PlatformConfig) -> str:
+    """YAML text of ``cfg``; ``platform_from_dict(loads_strict(text)) == cfg``."""
+    header = f"# vitsim platform description {cfg.name!r}, written by dump_platform\n"
+    body = yaml.safe_dump(
+        platform_to_dict(cfg), sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
+    return header + body
+
+
+def write_platform(cfg: PlatformConfig, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`dump_platform` of ``cfg`` to ``path`` atomically; return the path."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(dump_platform(cfg), encoding="utf-8")
+    return path

@@ -1,0 +1,45 @@
+"""Shared pieces of the golden-number tests: provenance and preset hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vitsim.analysis.runs import versions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def preset_hashes(*folders: str) -> dict[str, str]:
+    """sha256 of every YAML preset under ``folders`` (relative to the repository root)."""
+    return {str(p.relative_to(ROOT / "hw_configs")) if len(folders) > 1 else p.name:
+            hashlib.sha256(p.read_bytes()).hexdigest()
+            for folder in folders for p in sorted((ROOT / folder).glob("*.yaml"))}
+
+
+def git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                             check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.rstrip("\n")
+
+
+def provenance(generated_by: str, tolerance: dict[str, str]) -> dict[str, Any]:
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "generated_by": generated_by,
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git("rev-parse", "HEAD"),
+        # Tracked files that differed from that commit when the numbers were made.
+        "git_uncommitted": [] if changed in ("", "unknown") else
+        sorted(line[3:] for line in changed.splitlines()),
+        "versions": versions(),
+        "platform": platform.platform(),
+        "tolerance": tolerance,
+    }
