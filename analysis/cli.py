@@ -294,6 +294,7 @@ _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 _COMMAND_MODULES: tuple[str, ...] = (
     "vitsim.analysis.cli_baseline",
     "vitsim.analysis.cli_compare",
+    "vitsim.analysis.cli_sweep",
 )
 
 

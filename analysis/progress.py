@@ -1,0 +1,96 @@
+"""A small progress bar for long runs: count, rate and ETA on stderr.
+
+On a terminal it redraws one line in place (at most ``redraw_hz`` times a second); written to a
+file or a pipe it prints a plain line at every tenth of the work instead, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):  # NaN or unbounded
+        return "--:--"
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class ProgressBar:
+    """``total`` units of work; call :meth:`update` as they finish and :meth:`close` at the end.
+
+    ``stream`` defaults to stderr; ``enabled=False`` makes every call a no-op.
+    """
+
+    WIDTH = 28  # characters of the bar itself
+
+    def __init__(self, total: int, *, label: str = "", unit: str = "pt",
+                 stream: TextIO | None = None, enabled: bool = True,
+                 redraw_hz: float = 10.0) -> None:
+        self.total = max(0, int(total))
+        self.label = label
+        self.unit = unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and self.total > 0
+        self.done = 0
+        self.start = time.perf_counter()
+        self._last_draw = 0.0
+        self._min_interval = 1.0 / redraw_hz
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._next_tenth = 1
+        self._closed = False
+        self.note = ""  # shown after the label, e.g. "traces 2/5"
+
+    def rate(self) -> float:
+        """Units per second so far."""
+        elapsed = time.perf_counter() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        frac = self.done / self.total if self.total else 1.0
+        filled = round(frac * self.WIDTH)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        rate = self.rate()
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        elapsed = time.perf_counter() - self.start
+        head = " ".join(t for t in (self.label, f"({self.note})" if self.note else "") if t)
+        head = f"{head} " if head else ""
+        return (f"{head}[{bar}] {self.done}/{self.total} {frac:4.0%} "
+                f"{rate:,.1f} {self.unit}/s elapsed {_clock(elapsed)} ETA {_clock(eta)}")
+
+    def update(self, n: int = 1) -> None:
+        if not self.enabled:
+            return
+        self.done = min(self.total, self.done + n)
+        now = time.perf_counter()
+        if self._tty:
+            if now - self._last_draw >= self._min_interval or self.done == self.total:
+                self._last_draw = now
+                self.stream.write("\r" + self.line())
+                self.stream.flush()
+        else:
+            crossed = False
+            while self._next_tenth <= 10 and self.done * 10 >= self._next_tenth * self.total:
+                self._next_tenth += 1
+                crossed = True
+            if crossed and self.done < self.total:
+                self.stream.write(self.line() + "\n")
+                self.stream.flush()
+
+    def set_note(self, note: str) -> None:
+        """Change the note after the label (redrawn on a terminal)."""
+        self.note = note
+        if self.enabled and self._tty and not self._closed:
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
+
+    def close(self) -> None:
+        if not self.enabled or self._closed:
+            return
+        self._closed = True
+        self.stream.write(("\r" if self._tty else "") + self.line() + "\n")
+        self.stream.flush()

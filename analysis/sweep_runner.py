@@ -1,0 +1,808 @@
+"""Running a sweep: serially, on local processes, or on a Dask cluster; resumable.
+
+A sweep directory holds::
+
+    spec.yaml            the spec as given (written once)
+    sweep.json           the manifest: resolved spec, point counts, status, timings, versions
+    parts/part-*.parquet results as they arrive, one file per finished chunk (CSV without pyarrow)
+    results.parquet      the final table, one row per point sorted by point index (atomically)
+
+Work is the set of distinct resolved points (a point's key hashes its resolved hardware and
+workload), sorted by workload and cut into chunks; a worker builds each workload's trace once
+and keeps it (:func:`evaluate_chunk`), so a 1,000-point sweep over five sparsities builds at
+most five traces per worker. A chunk's results are written as one part file as soon as it
+finishes, so a killed sweep loses only the chunks in flight, and ``resume`` skips every key
+already in a part. The final table is assembled from the expansion's points joined with the
+parts by key: it has exactly one row per point, whatever the runner or the interruptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from vitsim.analysis.progress import ProgressBar
+from vitsim.analysis.sweep_spec import (
+    AREA_COLUMNS,
+    HASH_CHARS,
+    Expansion,
+    Point,
+    SweepSpec,
+    Workload,
+    _one_line,
+    expand_sweep,
+    known_metrics,
+    sram_bytes,
+)
+from vitsim.hw_configs.atomic import atomic_output
+from vitsim.hw_configs.errors import VitsimError
+from vitsim.hw_configs.schema import HardwareConfig
+
+log = logging.getLogger("vitsim.sweep")
+
+MANIFEST = "sweep.json"
+SPEC_COPY = "spec.yaml"
+PARTS = "parts"
+RESULTS = "results"
+RUNNERS = ("serial", "processes", "dask")
+FORMATS = ("parquet", "csv")
+TRACE_CACHE_SIZE = 4  # traces kept per worker (a DeiT-Base trace is a few MB)
+MAX_CHUNK = 32  # points per task: small enough that a kill loses little
+CHUNKS_PER_WORKER = 4  # enough tasks per worker to balance the load
+RESULT_COLUMNS = ("point_hash", "status", "error", "trace_hash")
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+Unit = tuple[str, HardwareConfig, Workload]  # (point key, hardware, workload)
+TRACES = "traces"
+
+
+# --------------------------------------------------------------------------------------
+# Worker side
+# --------------------------------------------------------------------------------------
+
+_TRACES: OrderedDict[str, Any] = OrderedDict()  # workload key -> WorkloadTrace
+_TRACES_LOCK = threading.Lock()
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+
+
+def build_trace_bytes(workload: Workload) -> tuple[bytes | None, str | None]:
+    """Build a workload's trace; return its ``.npz`` file's bytes, or the one-line error.
+
+    Bytes, because a trace travels to the sweep directory and to every worker as its file
+    (the file format is the trace's exact, versioned form)."""
+    try:
+        trace = workload.build()
+        with tempfile.TemporaryDirectory(prefix="vitsim-trace-") as tmp:
+            path = Path(tmp) / "trace.npz"
+            trace.save(path)
+            return path.read_bytes(), None
+    except Exception as err:  # every point of this workload fails with this error
+        return None, _one_line(err)
+
+
+def _load_trace(ref: str | bytes) -> Any:
+    from vitsim.workloads.trace import WorkloadTrace
+
+    if isinstance(ref, bytes):
+        with tempfile.TemporaryDirectory(prefix="vitsim-trace-") as tmp:
+            path = Path(tmp) / "trace.npz"
+            path.write_bytes(ref)
+            return WorkloadTrace.load(path)
+    return WorkloadTrace.load(ref)
+
+
+def _trace_of(key: str, ref: str | bytes) -> Any:
+    """The trace of workload ``key`` from ``ref`` (its file, or the file's bytes), loaded once
+    per worker process and shared by its threads."""
+    with _TRACES_LOCK:
+        if key in _TRACES:
+            _TRACES.move_to_end(key)
+            return _TRACES[key]
+        lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    with lock:  # one thread loads; the others wait for it
+        with _TRACES_LOCK:
+            if key in _TRACES:
+                return _TRACES[key]
+        trace = _load_trace(ref)
+        with _TRACES_LOCK:
+            _TRACES[key] = trace
+            while len(_TRACES) > TRACE_CACHE_SIZE:
+                _TRACES.popitem(last=False)
+        return trace
+
+
+def metrics_of(result: Any) -> dict[str, float]:
+    """Every known metric of a :class:`SimulationResult`, as floats."""
+    totals = result.totals
+    out: dict[str, float] = {}
+    energy = result.energy_by_component_mj()
+    for name in known_metrics():
+        if name.startswith("energy_") and name.endswith("_mj") and name != "energy_mj":
+            out[name] = float(energy[name[len("energy_"):-len("_mj")]])
+        else:
+            out[name] = float(getattr(totals, name))
+    return out
+
+
+def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
+                   units: Sequence[tuple[str, HardwareConfig]]) -> list[dict[str, Any]]:
+    """Simulate every ``(point key, hardware)`` of one workload; a failing point becomes a
+    record with its one-line error."""
+    from vitsim.simulator.simulate import simulate
+
+    try:
+        trace = _trace_of(workload_key, trace_ref)
+    except Exception as err:
+        return [{"point_hash": key, "status": STATUS_FAILED, "error": _one_line(err)}
+                for key, _ in units]
+    records = []
+    for key, hw in units:
+        record: dict[str, Any] = {"point_hash": key}
+        try:
+            result = simulate(trace, hw)
+            record.update(status=STATUS_OK, error=None, trace_hash=result.trace_hash,
+                          **metrics_of(result))
+        except Exception as err:  # recorded; the sweep goes on
+            record.update(status=STATUS_FAILED, error=_one_line(err))
+        records.append(record)
+    return records
+
+
+# --------------------------------------------------------------------------------------
+# Backends: each runs submitted calls and hands back whichever finishes next
+# --------------------------------------------------------------------------------------
+
+
+class _Backend:
+    name = ""
+    workers = 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Start ``fn(*args)``; return a handle."""
+        raise NotImplementedError
+
+    def next_done(self) -> tuple[Any, Any]:
+        """Wait for a submitted call to finish: ``(handle, result)``; the result's exception
+        is raised here."""
+        raise NotImplementedError
+
+    @property
+    def pending(self) -> int:
+        raise NotImplementedError
+
+    def trace_ref(self, path: Path) -> Any:
+        """What a chunk task is given to find its trace: the file's path on this machine."""
+        return str(path)
+
+    def close(self) -> None:
+        pass
+
+
+class _Serial(_Backend):
+    name = "serial"
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[int, Callable[..., Any], tuple]] = []
+        self.count = 0
+
+    def submit(self, fn, *args):
+        self.count += 1
+        self.queue.append((self.count, fn, args))
+        return self.count
+
+    def next_done(self):
+        handle, fn, args = self.queue.pop(0)
+        return handle, fn(*args)
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue)
+
+
+class _Processes(_Backend):
+    name = "processes"
+
+    def __init__(self, workers: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers)
+        self.futures: set[Any] = set()
+
+    def submit(self, fn, *args):
+        fut = self.pool.submit(fn, *args)
+        self.futures.add(fut)
+        return fut
+
+    def next_done(self):
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(self.futures, return_when=FIRST_COMPLETED)
+        fut = min(done, key=id)
+        self.futures.discard(fut)
+        return fut, fut.result()
+
+    @property
+    def pending(self) -> int:
+        return len(self.futures)
+
+    def close(self) -> None:
+        for fut in self.futures:
+            fut.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Dask(_Backend):
+    name = "dask"
+
+    def __init__(self, scheduler: str | None, n_local: int | None, processes: bool) -> None:
+        from distributed import Client, LocalCluster, as_completed
+
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as err:
+                raise VitsimError(f"cannot connect to the Dask scheduler: {_one_line(err)}",
+                                  source=scheduler) from None
+        else:
+            import dask
+
+            # A cluster of our own: no statistical profiler sampling every worker thread
+            # (a measurable cost on a small machine; nobody reads its profile).
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self.cluster = LocalCluster(n_workers=n_local or 1, threads_per_worker=1,
+                                            processes=processes, dashboard_address=None,
+                                            silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        self.workers = max(1, sum(self.client.nthreads().values()))
+        self.done = as_completed()
+        self.live: set[Any] = set()
+        self.scattered: list[Any] = []
+
+    def submit(self, fn, *args):
+        fut = self.client.submit(fn, *args, pure=False)
+        self.live.add(fut)
+        self.done.add(fut)
+        return fut
+
+    def next_done(self):
+        fut = next(self.done)
+        self.live.discard(fut)
+        return fut, fut.result()
+
+    @property
+    def pending(self) -> int:
+        return len(self.live)
+
+    def trace_ref(self, path: Path) -> Any:
+        # The workers may not share this file system: the trace file's bytes travel through
+        # the cluster, to each worker once.
+        future = self.client.scatter(path.read_bytes(), hash=False)
+        self.scattered.append(future)
+        return future
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.cancel([*self.live, *self.scattered])
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# --------------------------------------------------------------------------------------
+# The sweep directory
+# --------------------------------------------------------------------------------------
+
+
+def default_format() -> str:
+    """Parquet when pyarrow is installed, otherwise CSV."""
+    return "parquet" if find_spec("pyarrow") is not None else "csv"
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        frame.to_parquet(path, engine="pyarrow", index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """Read a results table or part written by a sweep (Parquet or CSV, exact floats)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        if find_spec("pyarrow") is None:
+            raise VitsimError("reading Parquet needs pyarrow (pip install vitsim[sweep])",
+                              source=str(path))
+        # No reader threads: the process pool forks its workers from this process later.
+        return pd.read_parquet(path, engine="pyarrow", use_threads=False)
+    if path.suffix == ".csv":
+        # pandas 3 parses floats exactly by default (and deprecates the option); older
+        # versions need the round-trip parser for the values to come back bit for bit.
+        exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision":
+                                                                     "round_trip"}
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], **exact)
+        for col in AREA_COLUMNS:
+            if col in frame:
+                frame[col] = frame[col].astype("Int64")
+        return frame
+    raise VitsimError("expected a .parquet or .csv table", source=str(path))
+
+
+class SweepDir:
+    """A sweep directory: its manifest, its part files, and its final table."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def parts_dir(self) -> Path:
+        return self.path / PARTS
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise VitsimError(f"not a sweep directory (no {MANIFEST})",
+                              source=str(self.path)) from None
+        except (OSError, json.JSONDecodeError) as err:
+            raise VitsimError(f"cannot read the manifest: {err}",
+                              source=str(self.manifest_path)) from None
+
+    def write_manifest(self, doc: dict[str, Any]) -> None:
+        with atomic_output(self.manifest_path) as tmp:
+            tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+
+    def results_path(self, fmt: str | None = None) -> Path:
+        if fmt is None:
+            fmt = self.manifest().get("format", default_format())
+        return self.path / f"{RESULTS}.{fmt}"
+
+    def part_paths(self, fmt: str) -> list[Path]:
+        if not self.parts_dir.is_dir():
+            return []
+        return sorted(p for p in self.parts_dir.glob(f"part-*.{fmt}")
+                      if not p.name.startswith("."))
+
+    def read_parts(self, fmt: str) -> pd.DataFrame:
+        """Every result recorded so far, one row per point key (the first recorded wins)."""
+        frames = [read_frame(p) for p in self.part_paths(fmt)]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=[*RESULT_COLUMNS, *known_metrics()])
+        frame = pd.concat(frames, ignore_index=True)
+        return frame.drop_duplicates("point_hash", keep="first").reset_index(drop=True)
+
+    def write_part(self, records: list[dict[str, Any]], fmt: str, run_id: str,
+                   seq: int) -> Path:
+        """One part file, written atomically (a kill leaves the whole part or none)."""
+        columns = [*RESULT_COLUMNS, *known_metrics()]
+        frame = pd.DataFrame.from_records(records).reindex(columns=columns)
+        for name in known_metrics():
+            frame[name] = frame[name].astype(np.float64)
+        for name in RESULT_COLUMNS:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        path = self.parts_dir / f"part-{run_id}-{seq:05d}.{fmt}"
+        with atomic_output(path) as tmp:
+            _write_frame(frame, tmp, fmt)
+        return path
+
+    def read_results(self) -> pd.DataFrame:
+        """The final table of a finished sweep."""
+        doc = self.manifest()
+        path = self.results_path(doc.get("format"))
+        if not path.is_file():
+            raise VitsimError(f"sweep is not finished ({doc.get('n_done', 0)} of "
+                              f"{doc.get('n_points', '?')} points); run vitsim sweep again "
+                              f"with --resume", source=str(self.path))
+        return read_frame(path)
+
+
+def _prepare(out: Path, expansion: Expansion, *, resume: bool, fmt: str | None) \
+        -> tuple[SweepDir, dict[str, Any]]:
+    """Create the sweep directory, or check that ``resume`` continues the same sweep."""
+    sweep = SweepDir(out)
+    if out.exists() and not out.is_dir():
+        raise VitsimError("exists and is not a directory", source=str(out))
+    existing = out.is_dir() and any(out.iterdir())
+    if existing:
+        if not sweep.manifest_path.is_file():
+            raise VitsimError("directory exists, is not empty and is not a sweep directory; "
+                              "choose another --out", source=str(out))
+        if not resume:
+            raise VitsimError("holds a sweep already; add --resume to continue it, or choose "
+                              "another --out", source=str(out))
+        doc = sweep.manifest()
+        if doc.get("points_digest") != expansion.digest():
+            raise VitsimError("the sweep here was started from a spec with other points "
+                              f"({doc.get('n_points')} points, digest "
+                              f"{doc.get('points_digest')}); resume it with the same spec, "
+                              "or choose another --out", source=str(out))
+        if fmt is not None and fmt != doc.get("format"):
+            raise VitsimError(f"the sweep here stores {doc.get('format')} parts",
+                              source=str(out))
+        if doc.get("format") == "parquet" and find_spec("pyarrow") is None:
+            raise VitsimError("the sweep here stores Parquet parts, and pyarrow is missing",
+                              source=str(out))
+        return sweep, doc
+    if fmt is not None and fmt not in FORMATS:
+        raise VitsimError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and find_spec("pyarrow") is None:
+        raise VitsimError("Parquet output needs pyarrow (pip install vitsim[sweep])")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        sweep.parts_dir.mkdir(exist_ok=True)
+    except OSError as err:
+        raise VitsimError(f"cannot create the sweep directory: {err.strerror}",
+                          source=str(out)) from None
+    spec = expansion.spec
+    with atomic_output(out / SPEC_COPY) as tmp:
+        tmp.write_text(spec.text or json.dumps(spec.document(), indent=1), encoding="utf-8")
+    from vitsim.analysis.runs import versions
+
+    doc = {
+        "name": spec.name,
+        "spec": spec.document(),
+        "points_digest": expansion.digest(),
+        "n_candidates": expansion.n_candidates,
+        "n_dropped": expansion.n_dropped,
+        "n_points": len(expansion.points),
+        "n_done": 0,
+        "axes": [a.name for a in spec.axes],
+        "metrics": list(spec.metrics),
+        "baselines": list(spec.baselines),
+        "hardware": spec.base_hardware.name,
+        "format": fmt or default_format(),
+        "status": "running",
+        "created": _now(),
+        "runs": [],
+        "versions": versions(),
+    }
+    sweep.write_manifest(doc)
+    return sweep, doc
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------------------
+# Assembling the table
+# --------------------------------------------------------------------------------------
+
+
+def points_frame(expansion: Expansion) -> pd.DataFrame:
+    """One row per point: its axis values, workload, area proxy, and key."""
+    axis_names = [a.name for a in expansion.spec.axes]
+    rows = []
+    for p in expansion.points:
+        row: dict[str, Any] = {"point": p.index}
+        row.update(zip(axis_names, p.values, strict=True))
+        if p.workload is not None:
+            for k, v in p.workload.document().items():
+                if k != "file_sha256":
+                    row.setdefault(f"workload.{k}", v)
+        row["total_macs"] = p.hardware.total_macs if p.hardware is not None else None
+        row["sram_bytes"] = sram_bytes(p.hardware) if p.hardware is not None else None
+        row["resolve_error"] = p.error
+        row["point_hash"] = p.key
+        rows.append(row)
+    frame = pd.DataFrame.from_records(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["point", *axis_names, *AREA_COLUMNS, "resolve_error",
+                                      "point_hash"])
+    for col in AREA_COLUMNS:
+        frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def assemble(expansion: Expansion, results: pd.DataFrame) -> pd.DataFrame:
+    """The final table: one row per point, sorted by point index, with the spec's metrics."""
+    points = points_frame(expansion)
+    metrics = list(expansion.spec.metrics)
+    keep = [c for c in ("point_hash", "status", "error", "trace_hash", *metrics)
+            if c in results.columns]
+    results = results[keep].copy()
+    for name in ("status", "error", "trace_hash"):  # text, even when a CSV part has none
+        if name in results:
+            results[name] = results[name].astype(object).where(results[name].notna(), None)
+    merged = points.merge(results, on="point_hash", how="left", validate="many_to_one")
+    for name in ("status", "error"):
+        merged[name] = merged[name].astype(object)
+    failed_early = merged["resolve_error"].notna()
+    merged.loc[failed_early, "status"] = STATUS_FAILED
+    merged.loc[failed_early, "error"] = merged.loc[failed_early, "resolve_error"]
+    merged = merged.drop(columns="resolve_error")
+    for name in metrics:
+        merged[name] = merged[name].astype(np.float64)
+    for name in ("status", "error", "trace_hash"):
+        merged[name] = merged[name].astype(object).where(merged[name].notna(), None)
+    front = [c for c in merged.columns if c not in (*metrics, "status", "error", "trace_hash",
+                                                    "point_hash")]
+    merged = merged[[*front, "status", "error", *metrics, "trace_hash", "point_hash"]]
+    merged = _storable(merged)
+    return merged.sort_values("point", kind="stable").reset_index(drop=True)
+
+
+def _storable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of mixed Python types (an axis of ``[null, 16, "auto"]``) as text, which
+    every table format stores."""
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            kinds = {type(v) for v in frame[col] if v is not None and v == v}
+            if len(kinds) > 1:
+                frame[col] = frame[col].map(lambda v: None if v is None else str(v))
+    return frame
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a call of :func:`run_sweep` did."""
+
+    path: Path
+    n_points: int
+    n_dropped: int
+    n_evaluated: int  # distinct points simulated by this call
+    n_skipped: int  # distinct points found already done
+    n_failed: int  # failed rows of the final table (None when unfinished)
+    complete: bool
+    elapsed_s: float
+    runner: str
+    workers: int
+    results: Path | None
+
+    @property
+    def points_per_s(self) -> float:
+        return self.n_evaluated / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def _units(expansion: Expansion, done: set[str]) -> list[Unit]:
+    """Distinct unfinished points, sorted by workload so a worker's trace cache hits."""
+    seen: dict[str, Point] = {}
+    for p in expansion.points:
+        if p.ok and p.key not in done and p.key not in seen:
+            seen[p.key] = p
+    ordered = sorted(seen.values(), key=lambda p: (p.workload.key(), p.index))  # type: ignore[union-attr]
+    return [(p.key, p.hardware, p.workload) for p in ordered]  # type: ignore[misc]
+
+
+def plan_chunks(units: Sequence[Unit], *, workers: int, chunk_size: int | None = None) \
+        -> list[list[Unit]]:
+    """Cut ``units`` into chunks of at most ``chunk_size`` (default: about
+    :data:`CHUNKS_PER_WORKER` chunks per worker, at most :data:`MAX_CHUNK`), never spanning two
+    workloads."""
+    if chunk_size is None:
+        chunk_size = max(1, min(MAX_CHUNK, math.ceil(len(units) / (workers * CHUNKS_PER_WORKER))))
+    chunks: list[list[Unit]] = []
+    current: list[Unit] = []
+    for unit in units:
+        if current and (len(current) >= chunk_size or unit[2] != current[-1][2]):
+            chunks.append(current)
+            current = []
+        current.append(unit)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _backend(runner: str, *, workers: int | None, scheduler: str | None,
+             dask_local: int | None, dask_processes: bool) -> _Backend:
+    if runner == "serial":
+        return _Serial()
+    if runner == "processes":
+        return _Processes(workers or default_workers())
+    if runner == "dask":
+        if scheduler is None and not dask_local:
+            raise VitsimError("the Dask runner needs a scheduler address or a local cluster "
+                              "size", source="--scheduler")
+        return _Dask(scheduler, dask_local, dask_processes)
+    raise VitsimError(f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}")
+
+
+def run_sweep(
+    spec: SweepSpec | Expansion,
+    out: str | Path,
+    *,
+    runner: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    dask_processes: bool = True,
+    resume: bool = False,
+    limit: int | None = None,
+    chunk_size: int | None = None,
+    fmt: str | None = None,
+    progress: bool | TextIO = True,
+    on_part: Callable[[int], None] | None = None,
+) -> SweepOutcome:
+    """Run (or resume) a sweep into directory ``out``; see the module docstring.
+
+    ``runner`` is ``serial``, ``processes`` (``workers`` processes, default all cores) or
+    ``dask`` (an existing cluster at ``scheduler``, or a local one of ``dask_local`` workers,
+    processes or threads as ``dask_processes`` says). ``limit`` stops after that many new
+    points (the rest are left for ``resume``). ``progress`` draws a bar on stderr (or on the
+    given stream). ``on_part(points_done_this_call)`` is called after every part is written.
+    """
+    expansion = spec if isinstance(spec, Expansion) else expand_sweep(spec)
+    out = Path(out)
+    made_dir = not out.exists()
+    fresh = made_dir or (out.is_dir() and not any(out.iterdir()))
+    sweep, doc = _prepare(out, expansion, resume=resume, fmt=fmt)
+    fmt = doc["format"]
+    traces_dir = out / TRACES
+    traces_dir.mkdir(exist_ok=True)
+    for folder in (sweep.parts_dir, traces_dir):  # temporaries of a killed writer
+        for stale in folder.glob(".*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    done_keys = set(sweep.read_parts(fmt)["point_hash"])
+    all_units = _units(expansion, set())
+    units = [u for u in all_units if u[0] not in done_keys]
+    n_skipped = len(all_units) - len(units)
+    if limit is not None:
+        units = units[:max(0, limit)]
+    started = time.perf_counter()
+    try:
+        backend = _backend(runner, workers=workers, scheduler=scheduler,
+                           dask_local=dask_local, dask_processes=dask_processes) \
+            if units else _Serial()
+    except BaseException:
+        if fresh:  # leave no half-made sweep directory behind (a retry needs no --resume)
+            for path in (out / SPEC_COPY, sweep.manifest_path):
+                path.unlink(missing_ok=True)
+            for folder in (sweep.parts_dir, traces_dir):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            if made_dir:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+        raise
+    n_workers = backend.workers
+    stream = progress if not isinstance(progress, bool) else None
+    run_id = uuid.uuid4().hex[:8]
+    seq = 0
+    evaluated = 0
+    try:
+        # Each workload's trace is built once, in parallel, and kept in the sweep directory
+        # (where a resumed sweep finds it); a workload's chunks start as soon as its trace is
+        # there, so simulating overlaps the building of the other traces.
+        by_workload: dict[str, list[Unit]] = {}
+        for unit in units:
+            by_workload.setdefault(unit[2].key(), []).append(unit)
+        workloads = {key: group[0][2] for key, group in by_workload.items()}
+        missing = [k for k, w in workloads.items() if not _trace_path(traces_dir, w).is_file()]
+        bar = ProgressBar(len(units), label=expansion.spec.name, stream=stream,
+                          enabled=bool(progress))
+        n_built = 0
+        if missing:
+            bar.set_note(f"traces 0/{len(missing)}")
+        jobs: dict[Any, tuple[str, str]] = {}  # handle -> ("trace" | "chunk", workload key)
+        for key in missing:
+            jobs[backend.submit(build_trace_bytes, workloads[key])] = ("trace", key)
+        log.info("sweep %s: %d points, %d to simulate (%d traces to build) on %s "
+                 "(%d workers)", expansion.spec.name, len(expansion.points), len(units),
+                 len(missing), backend.name, n_workers)
+
+        def submit_chunks(key: str) -> None:
+            ref = backend.trace_ref(_trace_path(traces_dir, workloads[key]))
+            for chunk in plan_chunks(by_workload[key], workers=n_workers,
+                                     chunk_size=chunk_size):
+                jobs[backend.submit(evaluate_chunk, key, ref,
+                                    [(k, hw) for k, hw, _ in chunk])] = ("chunk", key)
+
+        for key in workloads:
+            if key not in missing:
+                submit_chunks(key)
+        while backend.pending:
+            handle, result = backend.next_done()
+            what, key = jobs.pop(handle)
+            if what == "trace":
+                data, error = result
+                n_built += 1
+                bar.set_note(f"traces {n_built}/{len(missing)}" if n_built < len(missing)
+                             else "")
+                if data is not None:
+                    with atomic_output(_trace_path(traces_dir, workloads[key])) as tmp:
+                        tmp.write_bytes(data)
+                    submit_chunks(key)
+                    continue
+                # Every point of a workload that cannot be built fails with its error.
+                result = [{"point_hash": u[0], "status": STATUS_FAILED, "error": str(error)}
+                          for u in by_workload[key]]
+            sweep.write_part(result, fmt, run_id, seq)
+            seq += 1
+            evaluated += len(result)
+            bar.update(len(result))
+            if on_part is not None:
+                on_part(evaluated)
+        bar.close()
+    finally:
+        backend.close()
+        elapsed = time.perf_counter() - started
+        _record_run(sweep, runner=backend.name, workers=n_workers, evaluated=evaluated,
+                    skipped=n_skipped, elapsed=elapsed)
+    results_frame = sweep.read_parts(fmt)
+    n_done = len(set(results_frame["point_hash"]) & {u[0] for u in all_units})
+    complete = n_done == len(all_units)
+    results_path = None
+    n_failed = -1
+    if complete:
+        table = assemble(expansion, results_frame)
+        n_failed = int((table["status"] == STATUS_FAILED).sum())
+        results_path = sweep.results_path(fmt)
+        with atomic_output(results_path) as tmp:
+            _write_frame(table, tmp, fmt)
+    doc = sweep.manifest()
+    doc.update(n_done=n_done, status="complete" if complete else "incomplete",
+               n_failed=n_failed if complete else None,
+               results=results_path.name if results_path else None,
+               traces={_trace_path(traces_dir, w).name: w.document()
+                       for w in {u[2].key(): u[2] for u in all_units}.values()
+                       if _trace_path(traces_dir, w).is_file()})
+    sweep.write_manifest(doc)
+    return SweepOutcome(out, len(expansion.points), expansion.n_dropped, evaluated, n_skipped,
+                        n_failed, complete, elapsed, backend.name, n_workers, results_path)
+
+
+def _trace_path(folder: Path, workload: Workload) -> Path:
+    digest = hashlib.sha256(workload.key().encode()).hexdigest()[:HASH_CHARS]
+    return folder / f"{digest}.npz"
+
+
+def _record_run(sweep: SweepDir, *, runner: str, workers: int, evaluated: int, skipped: int,
+                elapsed: float) -> None:
+    """Append this call to the manifest's runs (also when interrupted)."""
+    doc = sweep.manifest()
+    doc["status"] = "incomplete"
+    doc.setdefault("runs", []).append({
+        "finished": _now(), "runner": runner, "workers": workers, "evaluated": evaluated,
+        "skipped": skipped, "elapsed_s": round(elapsed, 3),
+        "points_per_s": round(evaluated / elapsed, 2) if elapsed > 0 else None})
+    sweep.write_manifest(doc)
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """A sweep's final table from its directory, or a table file (.parquet or .csv)."""
+    path = Path(path)
+    if path.is_dir():
+        return SweepDir(path).read_results()
+    if not path.is_file():
+        raise VitsimError("no such file or directory", source=str(path))
+    return read_frame(path)
+
