@@ -51,7 +51,8 @@ from vitsim.hw_configs.peers import SpAttenConfig
 from vitsim.hw_configs.schema import DenseEngine, DenseEngineKind, HardwareConfig, MacArray, Vector
 from vitsim.simulator.baseline import BaselineResult
 from vitsim.simulator.kernels import tile_timeline
-from vitsim.simulator.sanger import (
+from vitsim.simulator.peer_common import (
+    BITS_PER_BYTE,
     PeerTally,
     add_linear,
     add_vector,
@@ -76,7 +77,6 @@ __all__ = [
     "topk_cycles",
 ]
 
-_BITS_PER_BYTE = 8
 
 
 def resolve_spatten(cfg: SpAttenConfig, normalise_to: HardwareConfig | None = None
@@ -193,11 +193,11 @@ def _attention(tally: PeerTally, cfg: SpAttenConfig, block: BlockSpec, n_q: int,
     head_cycles = n_q * max(c_qk, c_sv)  # the units run side by side, the slower one sets it
     qk_share = c_qk / (c_qk + c_sv)
 
-    q_bytes = n_q * d * quant.query_bits / _BITS_PER_BYTE
-    k_msb = n_k * d * quant.key_msb_bits / _BITS_PER_BYTE
-    k_lsb = n_k * d * quant.key_lsb_bits / _BITS_PER_BYTE
-    v_bytes = n_k * dv * quant.value_bits / _BITS_PER_BYTE
-    out_bytes = n_q * dv * quant.output_bits / _BITS_PER_BYTE
+    q_bytes = n_q * d * quant.query_bits / BITS_PER_BYTE
+    k_msb = n_k * d * quant.key_msb_bits / BITS_PER_BYTE
+    k_lsb = n_k * d * quant.key_lsb_bits / BITS_PER_BYTE
+    v_bytes = n_k * dv * quant.value_bits / BITS_PER_BYTE
+    out_bytes = n_q * dv * quant.output_bits / BITS_PER_BYTE
     q_load, k_load, v_load = head_loads(q_bytes, k_msb + f * k_lsb, v_bytes, cfg.buffers,
                                         cfg.schedule.double_buffering)
     k_lsb_load = k_load * (f * k_lsb / (k_msb + f * k_lsb)) if k_load else 0.0
@@ -208,7 +208,7 @@ def _attention(tally: PeerTally, cfg: SpAttenConfig, block: BlockSpec, n_q: int,
                                 np.full(n_heads, out_bytes / bpc),
                                 cfg.schedule.double_buffering)
     scores = n_heads * n_q * n_k
-    msb = quant.key_msb_bits / _BITS_PER_BYTE
+    msb = quant.key_msb_bits / BITS_PER_BYTE
     tally.add_op("qk", "qk", compute_cycles=n_heads * head_cycles * qk_share,
                  stall_cycles=stall, count=n_heads, macs=scores * d,
                  dram_bytes=n_heads * (load - k_lsb_load), actions={
@@ -226,19 +226,19 @@ def _attention(tally: PeerTally, cfg: SpAttenConfig, block: BlockSpec, n_q: int,
     tally.add_op("sv", "sv", compute_cycles=n_heads * head_cycles * (1 - qk_share) + latency,
                  count=n_heads, macs=scores * dv, dram_bytes=n_heads * out_bytes, actions={
                      "mac": scores * dv,
-                     "sram_read:v": scores * dv * quant.value_bits / _BITS_PER_BYTE,
+                     "sram_read:v": scores * dv * quant.value_bits / BITS_PER_BYTE,
                      "sram_write:output": n_heads * out_bytes,
                      "sram_read:output": n_heads * out_bytes,
                      "dram_byte": n_heads * out_bytes})
     if f > 0:
-        full_k = (quant.key_msb_bits + quant.key_lsb_bits) / _BITS_PER_BYTE
+        full_k = (quant.key_msb_bits + quant.key_lsb_bits) / BITS_PER_BYTE
         tally.add_op("requant", "qk", compute_cycles=n_heads * f * head_cycles, count=n_heads,
                      macs=f * scores * (d + dv), dram_bytes=n_heads * k_lsb_load, actions={
                          "mac": f * scores * (d + dv),
                          "softmax_op": f * scores,
                          "sram_read:q": f * n_heads * q_bytes,
                          "sram_read:k": f * scores * d * full_k,
-                         "sram_read:v": f * scores * dv * quant.value_bits / _BITS_PER_BYTE,
+                         "sram_read:v": f * scores * dv * quant.value_bits / BITS_PER_BYTE,
                          "sram_write:k": n_heads * k_lsb_load,
                          "dram_byte": n_heads * k_lsb_load})
 
@@ -267,7 +267,7 @@ def simulate_spatten(trace: WorkloadTrace, peer: SpAttenConfig, *,
     tally = PeerTally(cfg.name, cfg.clock_mhz)
     spec = trace.spec
     tokens = token_schedule(spec, cfg.pruning.token_keep_ratios)
-    bpe = cfg.linear.data_bits / _BITS_PER_BYTE
+    bpe = cfg.linear.data_bits / BITS_PER_BYTE
     vector = dict(ops_per_cycle=cfg.vector.ops_per_cycle,
                   dram_bytes_per_cycle=cfg.dram.bandwidth_gb_per_s * 1e3 / cfg.clock_mhz)
     for g in spec.stem_gemms:
