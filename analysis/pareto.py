@@ -128,11 +128,11 @@ def axis_columns(frame: pd.DataFrame, axes: Sequence[str] | None = None,
     the simulate totals) and take more than one value."""
     if axes is not None:
         return [a for a in axes if a in frame]
-    from vitsim.analysis.sweep_spec import known_metrics
+    from vitsim.analysis.sweep_spec import is_metric_column
 
-    skip = {*NON_AXIS_COLUMNS, *metrics, *known_metrics()}
+    skip = {*NON_AXIS_COLUMNS, *metrics}
     return [c for c in frame.columns
-            if c not in skip and frame[c].nunique(dropna=False) > 1]
+            if c not in skip and not is_metric_column(c) and frame[c].nunique(dropna=False) > 1]
 
 
 def _groups(series: pd.Series, max_levels: int) -> pd.Series:

@@ -80,9 +80,9 @@ class SweepView:
     @classmethod
     def from_table(cls, table: pd.DataFrame) -> SweepView:
         from vitsim.analysis.pareto import axis_columns
-        from vitsim.analysis.sweep_spec import known_metrics
+        from vitsim.analysis.sweep_spec import is_metric_column
 
-        metrics = tuple(m for m in known_metrics() if m in table)
+        metrics = tuple(m for m in table.columns if is_metric_column(m))
         return cls(table, tuple(axis_columns(table, metrics=metrics)), metrics)
 
     @property

@@ -49,6 +49,7 @@ from vitsim.analysis.sweep_spec import (
     Workload,
     _one_line,
     expand_sweep,
+    is_metric_column,
     known_metrics,
     sram_bytes,
 )
@@ -143,10 +144,54 @@ def metrics_of(result: Any) -> dict[str, float]:
     return out
 
 
+def baseline_metric_names(baselines: Sequence[str]) -> list[str]:
+    """The columns a sweep's baselines add: ``speedup_<baseline>_<scope>`` and
+    ``energy_efficiency_<baseline>_<scope>`` (a file baseline is named by its stem)."""
+    from vitsim.analysis.compare import SCOPES
+
+    return [f"{kind}_{_baseline_slug(b)}_{scope}" for b in baselines for scope in SCOPES
+            for kind in ("speedup", "energy_efficiency")]
+
+
+def _baseline_slug(name: str) -> str:
+    return Path(name).stem if name.endswith((".yaml", ".yml", ".json")) else name
+
+
+# Platform baselines do not depend on the design: one run per (workload, baseline) a worker.
+_BASELINE_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def _baseline_metrics(workload_key: str, trace: Any, hw: HardwareConfig, result: Any,
+                      baselines: Sequence[str]) -> dict[str, float]:
+    from vitsim.analysis.compare import accelerator_scoped, comparison_rows, run_baseline
+    from vitsim.hw_configs.peers import known_peers
+
+    runs = []
+    for name in baselines:
+        if name in known_peers():  # normalised to each point's design
+            runs.append((name, run_baseline(name, trace, hw)))
+            continue
+        key = (workload_key, name)
+        with _TRACES_LOCK:
+            cached = _BASELINE_CACHE.get(key)
+        if cached is None:
+            cached = run_baseline(name, trace, hw)
+            with _TRACES_LOCK:
+                _BASELINE_CACHE[key] = cached
+        runs.append((name, cached))
+    out: dict[str, float] = {}
+    for row in comparison_rows(trace.spec.name, hw.name, accelerator_scoped(result), runs):
+        slug = _baseline_slug(row.baseline)
+        out[f"speedup_{slug}_{row.scope}"] = row.speedup
+        out[f"energy_efficiency_{slug}_{row.scope}"] = row.energy_efficiency
+    return out
+
+
 def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
-                   units: Sequence[tuple[str, HardwareConfig]]) -> list[dict[str, Any]]:
-    """Simulate every ``(point key, hardware)`` of one workload; a failing point becomes a
-    record with its one-line error."""
+                   units: Sequence[tuple[str, HardwareConfig]],
+                   baselines: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Simulate every ``(point key, hardware)`` of one workload, with its ratios over each
+    baseline; a failing point becomes a record with its one-line error."""
     from vitsim.simulator.simulate import simulate
 
     try:
@@ -161,6 +206,8 @@ def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
             result = simulate(trace, hw)
             record.update(status=STATUS_OK, error=None, trace_hash=result.trace_hash,
                           **metrics_of(result))
+            if baselines:
+                record.update(_baseline_metrics(workload_key, trace, hw, result, baselines))
         except Exception as err:  # recorded; the sweep goes on
             record.update(status=STATUS_FAILED, error=_one_line(err))
         records.append(record)
@@ -407,9 +454,10 @@ class SweepDir:
     def write_part(self, records: list[dict[str, Any]], fmt: str, run_id: str,
                    seq: int) -> Path:
         """One part file, written atomically (a kill leaves the whole part or none)."""
-        columns = [*RESULT_COLUMNS, *known_metrics()]
-        frame = pd.DataFrame.from_records(records).reindex(columns=columns)
-        for name in known_metrics():
+        metrics = [*known_metrics(), *dict.fromkeys(
+            k for r in records for k in r if is_metric_column(k) and k not in known_metrics())]
+        frame = pd.DataFrame.from_records(records).reindex(columns=[*RESULT_COLUMNS, *metrics])
+        for name in metrics:
             frame[name] = frame[name].astype(np.float64)
         for name in RESULT_COLUMNS:
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
@@ -530,7 +578,7 @@ def points_frame(expansion: Expansion) -> pd.DataFrame:
 def assemble(expansion: Expansion, results: pd.DataFrame) -> pd.DataFrame:
     """The final table: one row per point, sorted by point index, with the spec's metrics."""
     points = points_frame(expansion)
-    metrics = list(expansion.spec.metrics)
+    metrics = [*expansion.spec.metrics, *baseline_metric_names(expansion.spec.baselines)]
     keep = [c for c in ("point_hash", "status", "error", "trace_hash", *metrics)
             if c in results.columns]
     results = results[keep].copy()
@@ -724,7 +772,8 @@ def run_sweep(
             for chunk in plan_chunks(by_workload[key], workers=n_workers,
                                      chunk_size=chunk_size):
                 jobs[backend.submit(evaluate_chunk, key, ref,
-                                    [(k, hw) for k, hw, _ in chunk])] = ("chunk", key)
+                                    [(k, hw) for k, hw, _ in chunk],
+                                    tuple(expansion.spec.baselines))] = ("chunk", key)
 
         for key in workloads:
             if key not in missing:

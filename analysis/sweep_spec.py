@@ -10,7 +10,7 @@ or ``random``), constraints that drop points, and the metrics to keep::
       hardware_overrides:           # optional fixed changes, dotted paths
         codec.decoder_lines: 16
       workload: {source: synthetic, model: deit-tiny, sparsity: 0.9, seed: 0}
-      baselines: [cpu, sanger]      # optional; kept for comparisons
+      baselines: [jetson-tx2, sanger]   # optional: speedup_* and energy_efficiency_* columns
     axes:
       hardware.dram.bandwidth_gb_per_s: [25.6, 76.8, 153.6]
       workload.sparsity: [0.8, 0.9, 0.95]
@@ -99,6 +99,14 @@ def known_metrics() -> tuple[str, ...]:
     names += [n for n, v in vars(Totals).items() if isinstance(v, property)]
     names += [f"energy_{c}_mj" for c in COMPONENTS]
     return tuple(names)
+
+
+BASELINE_METRIC_PREFIXES = ("speedup_", "energy_efficiency_")
+
+
+def is_metric_column(name: str) -> bool:
+    """A result column holding a metric: a simulate total, or a ratio over a baseline."""
+    return name in known_metrics() or name.startswith(BASELINE_METRIC_PREFIXES)
 
 
 # --------------------------------------------------------------------------------------
@@ -428,7 +436,17 @@ def _check_base(data: Any, base_dir: Path, problems: list[tuple[str, str]]):
     if not isinstance(raw_bl, list) or not all(isinstance(b, str) and b for b in raw_bl):
         problems.append(("base.baselines", f"expected a list of names, got {raw_bl!r}"))
     else:
-        baselines = list(raw_bl)
+        from vitsim.analysis.compare import known_baselines
+
+        known = known_baselines()
+        for i, name in enumerate(raw_bl):
+            if name in known:
+                baselines.append(name)
+            elif (base_dir / name).is_file():
+                baselines.append(str(base_dir / name))
+            else:
+                problems.append((f"base.baselines[{i}]", f"unknown baseline {name!r}; known: "
+                                 f"{', '.join(known)}, or a platform, peer or profile file"))
     return hardware_name, tuple(overrides.items()), hw, workload, tuple(baselines)
 
 

@@ -20,7 +20,7 @@ description: a tiny sweep for the report <tests>
 base:
   hardware: vitcod
   workload: {source: synthetic, model: deit-tiny, sparsity: 0.9, seed: 0}
-  baselines: [cpu, sanger]
+  baselines: [xeon-gold-6230, sanger]
 axes:
   hardware.dram.bandwidth_gb_per_s: [25.6, 76.8]
   hardware.mac_array.n_lines: [0, 32, 64]
@@ -87,7 +87,7 @@ def test_sweep_report(dirs) -> None:
                     "Sweep spec", "Provenance"):
         assert f">{section}</h" in page, section
     assert "constraints: [&quot;hardware.total_macs &lt;= 512&quot;]" in page
-    assert "cpu, sanger" in page  # the baselines, kept for later
+    assert "xeon-gold-6230, sanger" in page  # the baselines
     assert "mac_array.n_lines: must be a positive integer, got 0" in page
     assert "2 of 4 successful points satisfy the condition." in page
     # pareto, heat map (two axes with two values each) and utilization; no sparsity axis

@@ -261,3 +261,29 @@ def test_chunks_never_span_two_workloads() -> None:
     default = plan_chunks(units, workers=2)
     assert all(len(c) <= sweep_runner.MAX_CHUNK for c in default)
     assert len(default) >= 2
+
+
+def test_baselines_add_ratio_columns_equal_to_compare(tmp_path):
+    """A sweep's baselines give speedup_* / energy_efficiency_* per scope, the numbers
+    `vitsim compare` gives for the same point (a peer normalised to each point's design)."""
+    from vitsim.analysis.compare import compare
+    from vitsim.hw_configs.loader import apply_overrides, load_hardware
+    from vitsim.workloads.model_spec import get_spec
+    from vitsim.workloads.pipeline import trace_synthetic
+
+    text = TINY.replace("  workload: {source: synthetic, model: deit-tiny, sparsity: 0.9, "
+                        "seed: 0}\n", "  workload: {source: synthetic, model: deit-tiny, "
+                        "sparsity: 0.9, seed: 0}\n  baselines: [sanger, jetson-tx2]\n")
+    text = text.replace("[0, 32, 64]", "[32, 64]").replace("[25.6, 76.8, 153.6]", "[76.8]")
+    run_sweep(load_sweep(spec_file(tmp_path, text, "bl")), tmp_path / "out",
+              runner="serial", progress=False)
+    table = load_results(tmp_path / "out")
+    row = table[(table["workload.sparsity"] == 0.9)
+                & (table["hardware.mac_array.n_lines"] == 32)].iloc[0]
+    hw = apply_overrides(load_hardware("vitcod"), {"mac_array.n_lines": 32})
+    trace = trace_synthetic(get_spec("deit-tiny"), sparsity=0.9, seed=0)
+    _, _, rows = compare(trace, hw, ["sanger", "jetson-tx2"])
+    for r in rows:
+        assert row[f"speedup_{r.baseline}_{r.scope}"] == pytest.approx(r.speedup, rel=1e-9)
+        assert row[f"energy_efficiency_{r.baseline}_{r.scope}"] == pytest.approx(
+            r.energy_efficiency, rel=1e-9)

@@ -322,3 +322,14 @@ def test_shipped_sweeps_load_and_expand() -> None:
     quick = expand_sweep(load_sweep("quick"))
     assert len(quick.points) == 12 and quick.n_dropped == 6
     assert all(p.ok for p in quick.points)
+
+
+def test_unknown_baseline_names_its_index(tmp_path: Path) -> None:
+    path = write(tmp_path, textwrap.dedent("""\
+        base:
+          hardware: vitcod
+          workload: {source: synthetic, model: deit-tiny}
+          baselines: [sanger, tpu-v9]
+        """))
+    line = problems_of(path).one_line()
+    assert f"{path}: base.baselines[1]: unknown baseline 'tpu-v9'" in line
