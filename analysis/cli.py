@@ -295,6 +295,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "vitsim.analysis.cli_baseline",
     "vitsim.analysis.cli_compare",
     "vitsim.analysis.cli_sweep",
+    "vitsim.models.commands",
 )
 
 
