@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vitsim.analysis.progress import ProgressBar
 from vitsim.hw_configs.errors import VitsimError
 from vitsim.models.attention import HeadMoments, MaskedAttention, attention_modules
-from vitsim.models.progress import ProgressBar
 from vitsim.models.zoo import model_spec
 from vitsim.workloads.attention_maps import save_attention_maps
 
@@ -103,7 +103,7 @@ def capture_attention(
     was_training = model.training
     model.eval()
     total = max_images if max_images is not None else _length(batches)
-    bar = ProgressBar(total, "capture", enabled=progress, unit="img")
+    bar = ProgressBar(total, label="capture", enabled=progress, unit="img")
     try:
         with AttentionRecorder(model) as rec:
             for batch in batches:

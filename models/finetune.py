@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vitsim.analysis.progress import ProgressBar
 from vitsim.hw_configs.errors import VitsimError
 from vitsim.models.attention import reconstruction_loss
 from vitsim.models.checkpoint import save_checkpoint
-from vitsim.models.progress import ProgressBar
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def train(
         sums = {"loss": 0.0, "task_loss": 0.0, "distill_loss": 0.0, "recon_loss": 0.0}
         correct = seen = n_batches = 0
         lr = config.lr
-        bar = ProgressBar(steps_per_epoch, f"{desc} {epoch + 1}/{config.epochs}",
+        bar = ProgressBar(steps_per_epoch, label=f"{desc} {epoch + 1}/{config.epochs}",
                           enabled=progress, unit="batches")
         for images, labels in loader:
             if augment is not None:
