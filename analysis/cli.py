@@ -163,7 +163,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from vitsim.analysis.frames import by_stage
-    from vitsim.analysis.runs import check_run_dir, summary_document, write_run_dir
+    from vitsim.analysis.runs import summary_document, write_run_dir
+    from vitsim.hw_configs.atomic import check_new_dir
     from vitsim.hw_configs.loader import apply_overrides, load_hardware
     from vitsim.simulator.simulate import simulate
     from vitsim.workloads.model_spec import get_spec
@@ -174,7 +175,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.set:
         hw = apply_overrides(hw, args.set)
     if args.out:
-        check_run_dir(args.out)
+        check_new_dir(args.out)
     if args.trace:
         if args.sparsity is not None:
             raise VitsimError("a trace has its own sparsity; drop --sparsity",

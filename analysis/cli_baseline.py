@@ -176,10 +176,11 @@ def baseline_text(result: BaselineResult, roofline: BaselineResult | None = None
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    from vitsim.simulator.platform import check_new_output, write_profile
+    from vitsim.hw_configs.atomic import check_new_file
+    from vitsim.simulator.platform import write_profile
     from vitsim.workloads.model_spec import get_spec
 
-    check_new_output(args.out)  # before minutes of measuring, not after
+    check_new_file(args.out)  # before minutes of measuring, not after
     spec = get_spec(args.model)
     try:
         # torch lives in vitsim.models; imported only when `baseline measure` runs (the CLI

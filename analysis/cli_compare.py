@@ -121,11 +121,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         rows_markdown,
         write_reproduction,
     )
-    from vitsim.analysis.runs import check_run_dir
+    from vitsim.hw_configs.atomic import check_new_dir
     from vitsim.hw_configs.loader import apply_overrides, load_hardware
 
     if args.out:
-        check_run_dir(args.out)
+        check_new_dir(args.out)
     hw = load_hardware(args.hw)
     if args.set:
         hw = apply_overrides(hw, args.set)

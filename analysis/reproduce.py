@@ -14,8 +14,6 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from vitsim.analysis.compare import (
     comparison_rows,
     run_baseline,
 )
+from vitsim.hw_configs.atomic import atomic_output_dir
 from vitsim.hw_configs.errors import VitsimError
 from vitsim.hw_configs.loader import load_hardware
 from vitsim.hw_configs.schema import HardwareConfig
@@ -195,13 +194,7 @@ def rows_markdown(rep: Reproduction, scope: str) -> str:
 def write_reproduction(out: str | os.PathLike[str], rep: Reproduction) -> Path:
     """Write table.csv, table.md, reproduce.json and the figures into a new directory,
     atomically; an existing non-empty ``out`` is an error."""
-    from vitsim.analysis.runs import check_run_dir
-
-    out = Path(out)
-    check_run_dir(out)
-    parent = out.parent if str(out.parent) else Path(".")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    try:
+    with atomic_output_dir(out) as tmp:
         (tmp / "table.csv").write_text(rows_csv(rep.rows), encoding="utf-8")
         md = ["# vitsim reproduce: ViTCoD's comparison", "",
               f"Hardware `{rep.hardware}`, sparsity {rep.sparsity:g}.", "",
@@ -212,13 +205,7 @@ def write_reproduction(out: str | os.PathLike[str], rep: Reproduction) -> Path:
         doc = json.dumps(json_safe(rep.document()), indent=1, allow_nan=False)
         (tmp / "reproduce.json").write_text(doc, encoding="utf-8")
         _figures(tmp, rep)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 def _figures(out: Path, rep: Reproduction) -> None:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from vitsim.analysis.frames import by_stage, stages_frame
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.hw_configs.atomic import atomic_output_dir
 from vitsim.hw_configs.loader import dump_hardware
 from vitsim.simulator.results import SimulationResult
 
@@ -60,25 +57,9 @@ def summary_document(result: SimulationResult) -> dict[str, Any]:
     }
 
 
-def check_run_dir(out: str | Path) -> None:
-    """Fail, naming ``out``, when a run directory could not be created there without
-    overwriting anything (called before simulating, and again before writing)."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise VitsimError("run directory exists and is not empty; choose another --out",
-                          source=str(out))
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise VitsimError("cannot create the run directory here", source=str(out))
-
-
 def write_run_dir(out: str | Path, result: SimulationResult, inputs: dict[str, Any]) -> Path:
     """Write a run directory atomically; an existing non-empty ``out`` is an error."""
-    out = Path(out)
-    check_run_dir(out)
-    parent = out.parent if str(out.parent) else Path(".")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    try:
+    with atomic_output_dir(out) as tmp:
         (tmp / "hardware.yaml").write_text(dump_hardware(result.hardware), encoding="utf-8")
         run = {"inputs": inputs, "trace_hash": result.trace_hash, "versions": versions(),
                "argv": sys.argv}
@@ -86,10 +67,4 @@ def write_run_dir(out: str | Path, result: SimulationResult, inputs: dict[str, A
         (tmp / "summary.json").write_text(json.dumps(summary_document(result), indent=1),
                                           encoding="utf-8")
         stages_frame(result).to_csv(tmp / "stages.csv", index=False)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)

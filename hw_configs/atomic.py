@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +49,43 @@ def check_writable(path: str | Path) -> None:
         raise VitsimError("output directory does not exist", source=str(path))
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise VitsimError("output path is not writable", source=str(path))
+
+
+def check_new_file(path: str | Path) -> None:
+    """Fail, naming ``path``, when it exists (never overwritten silently) or is unwritable."""
+    path = Path(path)
+    if path.exists():
+        raise VitsimError("already exists; remove it or choose another --out", source=str(path))
+    check_writable(path)
+
+
+def check_new_dir(out: str | Path) -> None:
+    """Fail, naming ``out``, unless an output directory can be created there without
+    overwriting anything (it must not exist, or be an empty directory)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise VitsimError("exists and is not empty; choose another --out", source=str(out))
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise VitsimError("cannot create the output directory here", source=str(out))
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``out`` to fill; on success it becomes ``out`` in one
+    rename, on any error it is removed. ``out`` must be new or empty (checked before and
+    again just before the rename), so nothing already there is ever lost or half-written."""
+    out = Path(out)
+    check_new_dir(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        yield tmp
+        check_new_dir(out)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+

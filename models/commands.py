@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from vitsim.analysis.cli_args import emit_json, nonnegative_int, positive_int, sparsity
@@ -68,10 +67,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from vitsim.models.demo import DemoConfig, check_run_dir, format_table, run_demo
+    from vitsim.hw_configs.atomic import check_new_dir
+    from vitsim.models.demo import DemoConfig, format_table, run_demo
 
     if args.out:
-        check_run_dir(Path(args.out))
+        check_new_dir(args.out)
     cfg = DemoConfig.quick(args.seed) if args.quick else DemoConfig().with_seed(args.seed)
     result = run_demo(cfg, args.out, device=args.device, progress=_progress(args))
     if args.json:

@@ -23,7 +23,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 import platform
 import shutil
 import sys
@@ -40,6 +39,7 @@ import torch
 import yaml
 from torch import nn
 
+from vitsim.hw_configs.atomic import atomic_output_dir
 from vitsim.hw_configs.errors import VitsimError
 from vitsim.models.attention import set_codecs, set_masks
 from vitsim.models.capture import capture_attention, fit_codecs, save_maps
@@ -209,23 +209,17 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path | None = None, *,
     ``finetuned_ae_s<S>.pt``, ``trace_s<S>.npz`` (the traced sparsity), ``results.json`` and
     ``run.json`` (inputs, seeds, versions). Files appear only when the whole run succeeds.
     """
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        check_run_dir(out)
-    work = Path(tempfile.mkdtemp(prefix=".vitsim-demo.",
-                                 dir=out.parent if out is not None else None))
-    try:
+    if out_dir is None:
+        work = Path(tempfile.mkdtemp(prefix=".vitsim-demo."))
+        try:
+            return _run_in(cfg, work, resolve_device(device), progress)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    with atomic_output_dir(out_dir) as work:
         result = _run_in(cfg, work, resolve_device(device), progress)
-        if out is not None:
-            _write_json(work / "run.json", {"argv": sys.argv, "config": cfg.to_dict(),
-                                            "device": str(resolve_device(device)),
-                                            "versions": _versions()})
-            check_run_dir(out)
-            if out.exists():
-                out.rmdir()
-            os.replace(work, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _write_json(work / "run.json", {"argv": sys.argv, "config": cfg.to_dict(),
+                                        "device": str(resolve_device(device)),
+                                        "versions": _versions()})
     return result
 
 
@@ -318,17 +312,6 @@ def _trace_and_simulate(cfg: DemoConfig, spec: ModelSpec, masks: PrunedMasks | N
 
 
 # ------------------------------------------------------------------------------ files
-
-
-def check_run_dir(out: Path) -> None:
-    """Fail, naming ``out``, unless a run directory can be created there without overwriting
-    anything (it must not exist, or be an empty directory)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise VitsimError("output directory exists and is not empty; choose another --out",
-                          source=str(out))
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise VitsimError("cannot create the output directory here", source=str(out))
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:

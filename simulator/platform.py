@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from vitsim.hw_configs.atomic import atomic_output, check_writable
+from vitsim.hw_configs.atomic import atomic_output, check_new_file
 from vitsim.hw_configs.errors import ConfigError, VitsimError
 from vitsim.hw_configs.loader import _build, _plain
 from vitsim.hw_configs.platforms import AttentionMode, OpClass, PlatformConfig, Precision
@@ -683,18 +683,10 @@ def dump_profile(profile: PlatformProfile) -> str:
     return header + body
 
 
-def check_new_output(path: str | os.PathLike[str]) -> None:
-    """Fail, naming ``path``, when it exists (never overwritten silently) or is unwritable."""
-    path = Path(path)
-    if path.exists():
-        raise VitsimError("already exists; remove it or choose another --out", source=str(path))
-    check_writable(path)
-
-
 def write_profile(profile: PlatformProfile, path: str | os.PathLike[str]) -> Path:
     """Write ``profile`` to a new file ``path`` atomically; an existing file is an error."""
     path = Path(path)
-    check_new_output(path)
+    check_new_file(path)
     with atomic_output(path) as tmp:
         tmp.write_text(dump_profile(profile), encoding="utf-8")
         if path.exists():  # appeared while measuring or writing

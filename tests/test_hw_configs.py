@@ -558,3 +558,20 @@ def test_overriding_every_energy_by_a_factor_scales_them():
             doubled.energy.sram_read_pj_per_byte[name], 2 * cfg.energy.sram_read_pj_per_byte[name]
         )
     assert doubled.energy.mac_pj == 2 * cfg.energy.mac_pj
+
+
+def test_atomic_output_dir_appears_whole_or_not_at_all(tmp_path):
+    from vitsim.hw_configs.atomic import atomic_output_dir
+
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError), atomic_output_dir(out) as tmp:
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("stopped half-way")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with atomic_output_dir(out) as tmp:
+        (tmp / "whole.txt").write_text("x")
+    assert [p.name for p in out.iterdir()] == ["whole.txt"]
+    with pytest.raises(VitsimError, match="not empty") as err, atomic_output_dir(out):
+        pass
+    assert err.value.source == str(out)
+    assert [p.name for p in out.iterdir()] == ["whole.txt"]  # untouched
