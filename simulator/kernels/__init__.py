@@ -1,7 +1,8 @@
 """numba kernels of the simulator: arrays and scalars in, arrays and scalars out.
 
 Every kernel is compiled with the flags of :mod:`vitsim.simulator.kernels.jit` and has a slow,
-obviously-correct twin in ``tests/test_kernels.py``. Python wrappers elsewhere in the
+obviously-correct twin in the tests (``tests/test_kernels.py``; the peers' kernel in
+``tests/test_peers.py``). Python wrappers elsewhere in the
 simulator validate configurations, turn them into scalars and pack the results.
 """
 
