@@ -936,7 +936,10 @@ def expand_sweep(spec: SweepSpec) -> Expansion:
                 continue
         if error is None:
             assert hw is not None and wl is not None
-            key = _hash({"hardware": to_dict(hw), "workload": wl.document()})
+            doc = {"hardware": to_dict(hw), "workload": wl.document()}
+            if spec.baselines:  # a point's result includes its ratios over these
+                doc["baselines"] = list(spec.baselines)
+            key = _hash(doc)
         else:
             key = _hash({"overrides": hw_over, "workload": wl_fields, "error": error})
         points.append(Point(index, tuple(combo), hw, wl, error, key))

@@ -287,3 +287,15 @@ def test_baselines_add_ratio_columns_equal_to_compare(tmp_path):
         assert row[f"speedup_{r.baseline}_{r.scope}"] == pytest.approx(r.speedup, rel=1e-9)
         assert row[f"energy_efficiency_{r.baseline}_{r.scope}"] == pytest.approx(
             r.energy_efficiency, rel=1e-9)
+
+
+def test_resume_with_other_baselines_is_refused(tmp_path):
+    """A point's row holds its ratios over the spec's baselines, so a resume with another
+    baseline list is another sweep: refused, rather than a table with holes."""
+    plain = spec_file(tmp_path, LONG, "plain")
+    with_bl = spec_file(tmp_path, LONG.replace(
+        "seed: 1}\n", "seed: 1}\n  baselines: [jetson-tx2]\n"), "with_bl")
+    out = tmp_path / "out"
+    run_sweep(load_sweep(plain), out, runner="serial", progress=False, limit=3)
+    with pytest.raises(VitsimError, match="other points"):
+        run_sweep(load_sweep(with_bl), out, runner="serial", progress=False, resume=True)
