@@ -115,7 +115,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _build(cls: type, data: Any, path: str, problems: list[tuple[str, str]]) -> Any:
+def build_validated(cls: type, data: Any, path: str, problems: list[tuple[str, str]]) -> Any:
     """Validate ``data`` as dataclass ``cls``; record problems; return the object or None."""
     required = required_fields(cls)
     mapping = check_keys(
@@ -134,7 +134,7 @@ def _build(cls: type, data: Any, path: str, problems: list[tuple[str, str]]) -> 
             any_bad = any_bad or bool(field_problems)
             values.update(coerced)
             continue
-        child = _build(sub, mapping[key], _join(path, key), problems)
+        child = build_validated(sub, mapping[key], _join(path, key), problems)
         if child is None:
             complete = False
         else:
@@ -158,7 +158,7 @@ def hardware_from_dict(data: Any, *, source: str | None = None) -> HardwareConfi
             [("", "empty document; expected a hardware description mapping")], source=source
         )
     problems: list[tuple[str, str]] = []
-    cfg = _build(HardwareConfig, data, "", problems)
+    cfg = build_validated(HardwareConfig, data, "", problems)
     if problems or cfg is None:
         raise ConfigError(problems or [("", "invalid hardware description")], source=source)
     return cfg
@@ -169,10 +169,10 @@ def hardware_from_dict(data: Any, *, source: str | None = None) -> HardwareConfi
 # --------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: _plain(getattr(value, f.name))
+            f.name: plain_data(getattr(value, f.name))
             for f in dataclasses.fields(value)
             if getattr(value, f.name) is not None
         }
@@ -183,7 +183,7 @@ def _plain(value: Any) -> Any:
 
 def to_dict(cfg: HardwareConfig) -> dict[str, Any]:
     """The config as nested plain dicts (enums as their strings, absent fields left out)."""
-    return _plain(cfg)
+    return plain_data(cfg)
 
 
 def dump_hardware(cfg: HardwareConfig) -> str:

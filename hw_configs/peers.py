@@ -12,7 +12,7 @@ closed vocabularies are enums. Units live in the key names (``clock_mhz``, ``siz
 ``*_pj``, ``*_bits``, ``*_cycles``, ``leakage_mw``); ratios are dimensionless
 (``head_keep_ratio``). ``load_peer(dump_peer(cfg)) == cfg`` for every preset.
 
-The field-check machinery (``_Validated`` and the field helpers) and the recursive builder
+The field-check machinery (``Validated`` and the field helpers) and the recursive builder
 are :mod:`vitsim.hw_configs.schema`'s and :mod:`vitsim.hw_configs.loader`'s, so a peer file
 gets the same checks and the same messages as a hardware file.
 
@@ -44,23 +44,23 @@ import yaml
 
 from vitsim.hw_configs.atomic import atomic_output
 from vitsim.hw_configs.errors import ConfigError
-from vitsim.hw_configs.loader import _build
+from vitsim.hw_configs.loader import build_validated
 from vitsim.hw_configs.schema import (
     Buffer,
     Dram,
+    FieldCheck,
+    Validated,
     Vector,
-    _bool,
-    _Check,
-    _doc,
-    _enum,
-    _fraction,
-    _meta,
-    _nonneg_float,
-    _pos_float,
-    _pos_int,
-    _show,
-    _str,
-    _Validated,
+    bool_field,
+    doc_field,
+    enum_field,
+    field_meta,
+    fraction_field,
+    nonneg_float_field,
+    pos_float_field,
+    pos_int_field,
+    show_value,
+    str_field,
 )
 from vitsim.hw_configs.strict_yaml import load_strict, loads_strict
 
@@ -110,7 +110,7 @@ class PeerKind(str, Enum):
 
 
 @dataclass(frozen=True)
-class _FractionTuple(_Check):
+class _FractionTuple(FieldCheck):
     """A non-empty list of numbers in (0, 1], stored as a tuple of floats."""
 
     def coerce(self, value: Any) -> tuple[Any, str | None]:
@@ -122,19 +122,19 @@ class _FractionTuple(_Check):
                 if not 0.0 < v <= 1.0:
                     return None, f"entry {i} must be in (0, 1], got {v!r}"
             return values, None
-        return None, f"expected a non-empty list of numbers in (0, 1], got {_show(value)}"
+        return None, f"expected a non-empty list of numbers in (0, 1], got {show_value(value)}"
 
 
 def _fractions(doc: str) -> dict[str, Any]:
-    return _meta(_FractionTuple("fractions"), doc)
+    return field_meta(_FractionTuple("fractions"), doc)
 
 
 def _positive_fraction(doc: str) -> dict[str, Any]:
-    return _fraction(doc, lo_open=True)
+    return fraction_field(doc, lo_open=True)
 
 
 def _nonneg_int(doc: str) -> dict[str, Any]:
-    return _meta(_Check("int", lo=0), doc)
+    return field_meta(FieldCheck("int", lo=0), doc)
 
 
 # --------------------------------------------------------------------------------------
@@ -143,30 +143,30 @@ def _nonneg_int(doc: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class PeerBuffers(_Validated):
+class PeerBuffers(Validated):
     """The on-chip buffers a peer's attention and linear layers are tiled by."""
 
-    q: Buffer = field(metadata=_doc("query buffer"))
-    k: Buffer = field(metadata=_doc("key buffer"))
-    v: Buffer = field(metadata=_doc("value buffer"))
-    output: Buffer = field(metadata=_doc("output buffer"))
-    weight: Buffer = field(metadata=_doc("weight buffer (linear layers)"))
-    activation: Buffer = field(metadata=_doc("activation buffer (linear layers)"))
+    q: Buffer = field(metadata=doc_field("query buffer"))
+    k: Buffer = field(metadata=doc_field("key buffer"))
+    v: Buffer = field(metadata=doc_field("value buffer"))
+    output: Buffer = field(metadata=doc_field("output buffer"))
+    weight: Buffer = field(metadata=doc_field("weight buffer (linear layers)"))
+    activation: Buffer = field(metadata=doc_field("activation buffer (linear layers)"))
 
     def items(self) -> tuple[tuple[str, Buffer], ...]:
         return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
 
 
 @dataclass(frozen=True)
-class PeerBufferEnergy(_Validated):
+class PeerBufferEnergy(Validated):
     """One energy per byte (pJ) for each of :class:`PeerBuffers`' buffers."""
 
-    q: float = field(metadata=_nonneg_float("pJ per byte"))
-    k: float = field(metadata=_nonneg_float("pJ per byte"))
-    v: float = field(metadata=_nonneg_float("pJ per byte"))
-    output: float = field(metadata=_nonneg_float("pJ per byte"))
-    weight: float = field(metadata=_nonneg_float("pJ per byte"))
-    activation: float = field(metadata=_nonneg_float("pJ per byte"))
+    q: float = field(metadata=nonneg_float_field("pJ per byte"))
+    k: float = field(metadata=nonneg_float_field("pJ per byte"))
+    v: float = field(metadata=nonneg_float_field("pJ per byte"))
+    output: float = field(metadata=nonneg_float_field("pJ per byte"))
+    weight: float = field(metadata=nonneg_float_field("pJ per byte"))
+    activation: float = field(metadata=nonneg_float_field("pJ per byte"))
 
     def __getitem__(self, name: str) -> float:
         if name not in PEER_BUFFER_NAMES:
@@ -178,9 +178,9 @@ PEER_BUFFER_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Pe
 
 
 @dataclass(frozen=True)
-class PeerSchedule(_Validated):
+class PeerSchedule(Validated):
     double_buffering: bool = field(
-        metadata=_bool("loads of the next tile (head, GEMM tile) overlap this tile's compute")
+        metadata=bool_field("loads of the next tile (head, GEMM tile) overlap this tile's compute")
     )
 
 
@@ -190,16 +190,18 @@ class PeerSchedule(_Validated):
 
 
 @dataclass(frozen=True)
-class SangerArray(_Validated):
+class SangerArray(Validated):
     """The score-stationary reconfigurable PE array (SDDMM, SpMM, and dense GEMMs)."""
 
-    pe_rows: int = field(metadata=_pos_int("PE rows; each holds one packed sub-row"))
-    pes_per_row: int = field(metadata=_pos_int("PEs in a row: kept scores a sub-row holds"))
+    pe_rows: int = field(metadata=pos_int_field("PE rows; each holds one packed sub-row"))
+    pes_per_row: int = field(metadata=pos_int_field("PEs in a row: kept scores a sub-row holds"))
     port_width: int = field(
-        metadata=_pos_int("key columns broadcast to the rows: the width a mask row is cut into")
+        metadata=pos_int_field(
+            "key columns broadcast to the rows: the width a mask row is cut into",
+        )
     )
     skip_empty_subrows: bool = field(
-        metadata=_bool("a port-wide piece of a mask row with no kept score takes no PE row")
+        metadata=bool_field("a port-wide piece of a mask row with no kept score takes no PE row")
     )
     softmax_cycles_per_pass: int = field(
         metadata=_nonneg_int("cycles per pass for exp and the row sums, in the PEs")
@@ -211,17 +213,17 @@ class SangerArray(_Validated):
 
 
 @dataclass(frozen=True)
-class SangerPrediction(_Validated):
+class SangerPrediction(Validated):
     """Run-time mask prediction: quantized Q K^T over all scores, softmax, threshold."""
 
-    quant_bits: int = field(metadata=_pos_int("bits of the quantized Q and K"))
-    rows: int = field(metadata=_pos_int("rows of the dense low-bit prediction array"))
-    cols: int = field(metadata=_pos_int("columns of the dense low-bit prediction array"))
+    quant_bits: int = field(metadata=pos_int_field("bits of the quantized Q and K"))
+    rows: int = field(metadata=pos_int_field("rows of the dense low-bit prediction array"))
+    cols: int = field(metadata=pos_int_field("columns of the dense low-bit prediction array"))
     overlap_with_attention: bool = field(
-        metadata=_bool("predicting head h+1 overlaps the sparse array's work on head h")
+        metadata=bool_field("predicting head h+1 overlaps the sparse array's work on head h")
     )
     mask_density_factor: float = field(
-        metadata=_pos_float("kept scores of the predicted mask / kept scores of the trace")
+        metadata=pos_float_field("kept scores of the predicted mask / kept scores of the trace")
     )
 
     @property
@@ -230,35 +232,37 @@ class SangerPrediction(_Validated):
 
 
 @dataclass(frozen=True)
-class SangerEnergy(_Validated):
+class SangerEnergy(Validated):
     """Energy per action (pJ) at ``technology_nm``, and leakage power (mW)."""
 
-    technology_nm: float = field(metadata=_pos_float("technology node the energies are for"))
-    mac_pj: float = field(metadata=_nonneg_float("one data_bits MAC of the PE array"))
-    prediction_mac_pj: float = field(metadata=_nonneg_float("one quant_bits prediction MAC"))
-    softmax_op_pj: float = field(metadata=_nonneg_float("one softmax element (exp + sum)"))
-    vector_op_pj: float = field(metadata=_nonneg_float("one layer-norm/GELU/residual element op"))
-    sram_read_pj_per_byte: PeerBufferEnergy = field(metadata=_doc("SRAM reads, per buffer"))
-    sram_write_pj_per_byte: PeerBufferEnergy = field(metadata=_doc("SRAM writes, per buffer"))
-    dram_pj_per_byte: float = field(metadata=_nonneg_float("DRAM energy per byte moved"))
-    leakage_mw: float = field(metadata=_nonneg_float("static power of the chip, mW"))
+    technology_nm: float = field(metadata=pos_float_field("technology node the energies are for"))
+    mac_pj: float = field(metadata=nonneg_float_field("one data_bits MAC of the PE array"))
+    prediction_mac_pj: float = field(metadata=nonneg_float_field("one quant_bits prediction MAC"))
+    softmax_op_pj: float = field(metadata=nonneg_float_field("one softmax element (exp + sum)"))
+    vector_op_pj: float = field(
+        metadata=nonneg_float_field("one layer-norm/GELU/residual element op")
+    )
+    sram_read_pj_per_byte: PeerBufferEnergy = field(metadata=doc_field("SRAM reads, per buffer"))
+    sram_write_pj_per_byte: PeerBufferEnergy = field(metadata=doc_field("SRAM writes, per buffer"))
+    dram_pj_per_byte: float = field(metadata=nonneg_float_field("DRAM energy per byte moved"))
+    leakage_mw: float = field(metadata=nonneg_float_field("static power of the chip, mW"))
 
 
 @dataclass(frozen=True)
-class SangerConfig(_Validated):
+class SangerConfig(Validated):
     """Sanger (Lu et al., MICRO 2021) at one configuration."""
 
-    kind: PeerKind = field(metadata=_enum(PeerKind, "sanger"))
-    name: str = field(metadata=_str("design name (a preset's name is its file name)"))
-    clock_mhz: float = field(metadata=_pos_float("core clock, MHz"))
-    data_bits: int = field(metadata=_pos_int("precision of Q, K, V, weights and activations"))
-    array: SangerArray = field(metadata=_doc("the reconfigurable PE array"))
-    prediction: SangerPrediction = field(metadata=_doc("the mask prediction unit"))
-    vector: Vector = field(metadata=_doc("layer norm, GELU and residual adds"))
-    buffers: PeerBuffers = field(metadata=_doc("on-chip buffers"))
-    dram: Dram = field(metadata=_doc("off-chip memory"))
-    schedule: PeerSchedule = field(metadata=_doc("scheduling switches"))
-    energy: SangerEnergy = field(metadata=_doc("per-action energies"))
+    kind: PeerKind = field(metadata=enum_field(PeerKind, "sanger"))
+    name: str = field(metadata=str_field("design name (a preset's name is its file name)"))
+    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz"))
+    data_bits: int = field(metadata=pos_int_field("precision of Q, K, V, weights and activations"))
+    array: SangerArray = field(metadata=doc_field("the reconfigurable PE array"))
+    prediction: SangerPrediction = field(metadata=doc_field("the mask prediction unit"))
+    vector: Vector = field(metadata=doc_field("layer norm, GELU and residual adds"))
+    buffers: PeerBuffers = field(metadata=doc_field("on-chip buffers"))
+    dram: Dram = field(metadata=doc_field("off-chip memory"))
+    schedule: PeerSchedule = field(metadata=doc_field("scheduling switches"))
+    energy: SangerEnergy = field(metadata=doc_field("per-action energies"))
 
     def _cross_problems(self) -> list[tuple[str, str]]:
         if self.kind is not PeerKind.SANGER:
@@ -272,13 +276,13 @@ class SangerConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class SpAttenUnits(_Validated):
+class SpAttenUnits(Validated):
     """The Q·K and attention-probability·V units (broadcast-multiply-reduce arrays)."""
 
-    qk_multipliers: int = field(metadata=_pos_int("multipliers of the Q·K unit"))
-    sv_multipliers: int = field(metadata=_pos_int("multipliers of the probability·V unit"))
+    qk_multipliers: int = field(metadata=pos_int_field("multipliers of the Q·K unit"))
+    sv_multipliers: int = field(metadata=pos_int_field("multipliers of the probability·V unit"))
     line_width: int = field(
-        metadata=_pos_int("multipliers reducing into one dot product (a line), = head dim")
+        metadata=pos_int_field("multipliers reducing into one dot product (a line), = head dim")
     )
     pipeline_latency_cycles: int = field(
         metadata=_nonneg_int("latency of the Q·K -> softmax -> ·V pipeline, paid per layer")
@@ -290,7 +294,7 @@ class SpAttenUnits(_Validated):
 
 
 @dataclass(frozen=True)
-class SpAttenPruning(_Validated):
+class SpAttenPruning(Validated):
     """Cascade token pruning and head pruning, chosen on the fly by the top-k engine."""
 
     token_keep_ratios: tuple[float, ...] = field(
@@ -312,68 +316,72 @@ class SpAttenPruning(_Validated):
 
 
 @dataclass(frozen=True)
-class SpAttenQuantization(_Validated):
+class SpAttenQuantization(Validated):
     """Progressive quantization: key MSBs first, LSBs re-fetched when attention is flat."""
 
-    query_bits: int = field(metadata=_pos_int("bits of a query element"))
-    key_msb_bits: int = field(metadata=_pos_int("bits of a key element fetched first"))
+    query_bits: int = field(metadata=pos_int_field("bits of a query element"))
+    key_msb_bits: int = field(metadata=pos_int_field("bits of a key element fetched first"))
     key_lsb_bits: int = field(metadata=_nonneg_int("further key bits fetched on a re-fetch"))
-    value_bits: int = field(metadata=_pos_int("bits of a value element"))
-    output_bits: int = field(metadata=_pos_int("bits of an attention output element"))
+    value_bits: int = field(metadata=pos_int_field("bits of a value element"))
+    output_bits: int = field(metadata=pos_int_field("bits of an attention output element"))
     lsb_refetch_fraction: float = field(
-        metadata=_fraction("heads whose keys' LSBs are re-fetched and attention recomputed")
+        metadata=fraction_field("heads whose keys' LSBs are re-fetched and attention recomputed")
     )
 
 
 @dataclass(frozen=True)
-class SpAttenTopK(_Validated):
+class SpAttenTopK(Validated):
     """The top-k engine (quick-select with parallel comparators and zero eliminators)."""
 
-    parallelism: int = field(metadata=_pos_int("elements compared per cycle"))
+    parallelism: int = field(metadata=pos_int_field("elements compared per cycle"))
     round_overhead_cycles: int = field(
         metadata=_nonneg_int("comparator, zero-eliminator, FIFO and state latency per round")
     )
 
 
 @dataclass(frozen=True)
-class SpAttenLinear(_Validated):
+class SpAttenLinear(Validated):
     """How the linear layers (which SpAtten does not accelerate) are charged."""
 
-    data_bits: int = field(metadata=_pos_int("precision of weights and activations"))
+    data_bits: int = field(metadata=pos_int_field("precision of weights and activations"))
 
 
 @dataclass(frozen=True)
-class SpAttenEnergy(_Validated):
+class SpAttenEnergy(Validated):
     """Energy per action (pJ) at ``technology_nm``, and leakage power (mW)."""
 
-    technology_nm: float = field(metadata=_pos_float("technology node the energies are for"))
-    mac_pj: float = field(metadata=_nonneg_float("one multiply with its accumulate"))
-    softmax_op_pj: float = field(metadata=_nonneg_float("one softmax element"))
-    vector_op_pj: float = field(metadata=_nonneg_float("one layer-norm/GELU/residual element op"))
-    topk_op_pj: float = field(metadata=_nonneg_float("one element compared by the top-k engine"))
-    sram_read_pj_per_byte: PeerBufferEnergy = field(metadata=_doc("SRAM reads, per buffer"))
-    sram_write_pj_per_byte: PeerBufferEnergy = field(metadata=_doc("SRAM writes, per buffer"))
-    dram_pj_per_byte: float = field(metadata=_nonneg_float("DRAM energy per byte moved"))
-    leakage_mw: float = field(metadata=_nonneg_float("static power of the chip, mW"))
+    technology_nm: float = field(metadata=pos_float_field("technology node the energies are for"))
+    mac_pj: float = field(metadata=nonneg_float_field("one multiply with its accumulate"))
+    softmax_op_pj: float = field(metadata=nonneg_float_field("one softmax element"))
+    vector_op_pj: float = field(
+        metadata=nonneg_float_field("one layer-norm/GELU/residual element op")
+    )
+    topk_op_pj: float = field(
+        metadata=nonneg_float_field("one element compared by the top-k engine")
+    )
+    sram_read_pj_per_byte: PeerBufferEnergy = field(metadata=doc_field("SRAM reads, per buffer"))
+    sram_write_pj_per_byte: PeerBufferEnergy = field(metadata=doc_field("SRAM writes, per buffer"))
+    dram_pj_per_byte: float = field(metadata=nonneg_float_field("DRAM energy per byte moved"))
+    leakage_mw: float = field(metadata=nonneg_float_field("static power of the chip, mW"))
 
 
 @dataclass(frozen=True)
-class SpAttenConfig(_Validated):
+class SpAttenConfig(Validated):
     """SpAtten (Wang et al., HPCA 2021) at one configuration."""
 
-    kind: PeerKind = field(metadata=_enum(PeerKind, "spatten"))
-    name: str = field(metadata=_str("design name (a preset's name is its file name)"))
-    clock_mhz: float = field(metadata=_pos_float("core clock, MHz"))
-    units: SpAttenUnits = field(metadata=_doc("the Q·K and probability·V units"))
-    pruning: SpAttenPruning = field(metadata=_doc("cascade token and head pruning"))
-    quantization: SpAttenQuantization = field(metadata=_doc("progressive quantization"))
-    topk: SpAttenTopK = field(metadata=_doc("the top-k engine"))
-    linear: SpAttenLinear = field(metadata=_doc("the linear layers"))
-    vector: Vector = field(metadata=_doc("layer norm, GELU and residual adds"))
-    buffers: PeerBuffers = field(metadata=_doc("on-chip buffers"))
-    dram: Dram = field(metadata=_doc("off-chip memory"))
-    schedule: PeerSchedule = field(metadata=_doc("scheduling switches"))
-    energy: SpAttenEnergy = field(metadata=_doc("per-action energies"))
+    kind: PeerKind = field(metadata=enum_field(PeerKind, "spatten"))
+    name: str = field(metadata=str_field("design name (a preset's name is its file name)"))
+    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz"))
+    units: SpAttenUnits = field(metadata=doc_field("the Q·K and probability·V units"))
+    pruning: SpAttenPruning = field(metadata=doc_field("cascade token and head pruning"))
+    quantization: SpAttenQuantization = field(metadata=doc_field("progressive quantization"))
+    topk: SpAttenTopK = field(metadata=doc_field("the top-k engine"))
+    linear: SpAttenLinear = field(metadata=doc_field("the linear layers"))
+    vector: Vector = field(metadata=doc_field("layer norm, GELU and residual adds"))
+    buffers: PeerBuffers = field(metadata=doc_field("on-chip buffers"))
+    dram: Dram = field(metadata=doc_field("off-chip memory"))
+    schedule: PeerSchedule = field(metadata=doc_field("scheduling switches"))
+    energy: SpAttenEnergy = field(metadata=doc_field("per-action energies"))
 
     def _cross_problems(self) -> list[tuple[str, str]]:
         if self.kind is not PeerKind.SPATTEN:
@@ -417,10 +425,10 @@ def peer_from_dict(data: Any, *, source: str | None = None) -> PeerConfig:
     try:
         kind = PeerKind(data["kind"])
     except (ValueError, TypeError):
-        raise ConfigError([("kind", f"{_show(data['kind'])} is not one of: {allowed}")],
+        raise ConfigError([("kind", f"{show_value(data['kind'])} is not one of: {allowed}")],
                           source=source) from None
     problems: list[tuple[str, str]] = []
-    cfg = _build(_CLASSES[kind], data, "", problems)
+    cfg = build_validated(_CLASSES[kind], data, "", problems)
     if problems or cfg is None:
         raise ConfigError(problems or [("", "invalid peer description")], source=source)
     return cfg
@@ -465,20 +473,20 @@ def load_spatten(name_or_path: str | os.PathLike[str] = "spatten") -> SpAttenCon
 # --------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+        return {f.name: plain_data(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if getattr(value, f.name) is not None}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
 
 
 def peer_to_dict(cfg: PeerConfig) -> dict[str, Any]:
     """The config as nested plain dicts and lists (enums as their strings)."""
-    return _plain(cfg)
+    return plain_data(cfg)
 
 
 def dump_peer(cfg: PeerConfig) -> str:

@@ -60,15 +60,15 @@ import yaml
 
 from vitsim.hw_configs.atomic import atomic_output
 from vitsim.hw_configs.errors import ConfigError, VitsimError
-from vitsim.hw_configs.loader import _build, _plain
+from vitsim.hw_configs.loader import build_validated, plain_data
 from vitsim.hw_configs.schema import (
-    _Check,
-    _doc,
-    _enum,
-    _meta,
-    _pos_float,
-    _str,
-    _Validated,
+    FieldCheck,
+    Validated,
+    doc_field,
+    enum_field,
+    field_meta,
+    pos_float_field,
+    str_field,
 )
 from vitsim.hw_configs.strict_yaml import load_strict, loads_strict
 
@@ -152,18 +152,20 @@ class OpClass(str, Enum):
 
 
 def _efficiency(doc: str) -> dict[str, Any]:
-    return _meta(_Check("float", lo=0.0, lo_open=True, hi=1.0), doc)
+    return field_meta(FieldCheck("float", lo=0.0, lo_open=True, hi=1.0), doc)
 
 
 def _optional_pos_float(doc: str) -> dict[str, Any]:
-    return _meta(_Check("float", lo=0.0, lo_open=True, optional=True), doc)
+    return field_meta(FieldCheck("float", lo=0.0, lo_open=True, optional=True), doc)
 
 
 @dataclass(frozen=True)
-class Compute(_Validated):
+class Compute(Validated):
     """Peak arithmetic throughput per precision, GFLOP/s (a multiply-add is 2 FLOP)."""
 
-    fp32_gflop_per_s: float = field(metadata=_pos_float("FP32 vector / CUDA-core peak, GFLOP/s"))
+    fp32_gflop_per_s: float = field(
+        metadata=pos_float_field("FP32 vector / CUDA-core peak, GFLOP/s")
+    )
     fp16_gflop_per_s: float | None = field(
         default=None,
         metadata=_optional_pos_float("non-tensor FP16 peak, GFLOP/s (absent: no FP16 ALUs)"),
@@ -175,14 +177,14 @@ class Compute(_Validated):
 
 
 @dataclass(frozen=True)
-class Memory(_Validated):
+class Memory(Validated):
     bandwidth_gb_per_s: float = field(
-        metadata=_pos_float("peak DRAM bandwidth in 10^9 bytes per second")
+        metadata=pos_float_field("peak DRAM bandwidth in 10^9 bytes per second")
     )
 
 
 @dataclass(frozen=True)
-class ClassEfficiency(_Validated):
+class ClassEfficiency(Validated):
     """Achievable fractions of the peaks for one operator class (assumptions)."""
 
     compute: float = field(metadata=_efficiency("fraction of the peak FLOP rate, in (0, 1]"))
@@ -190,48 +192,48 @@ class ClassEfficiency(_Validated):
 
 
 @dataclass(frozen=True)
-class Efficiency(_Validated):
+class Efficiency(Validated):
     """Achievable efficiency per operator class; every value is an assumption."""
 
-    gemm: ClassEfficiency = field(metadata=_doc("linear layers"))
-    batched_matmul: ClassEfficiency = field(metadata=_doc("attention Q K^T and S V"))
+    gemm: ClassEfficiency = field(metadata=doc_field("linear layers"))
+    batched_matmul: ClassEfficiency = field(metadata=doc_field("attention Q K^T and S V"))
     elementwise: ClassEfficiency = field(
-        metadata=_doc("softmax, layer norm, activations, adds, copies")
+        metadata=doc_field("softmax, layer norm, activations, adds, copies")
     )
-    sparse_kernel: ClassEfficiency = field(metadata=_doc("SDDMM / SpMM (sparse_kernel mode)"))
+    sparse_kernel: ClassEfficiency = field(metadata=doc_field("SDDMM / SpMM (sparse_kernel mode)"))
 
     def of(self, op_class: OpClass | str) -> ClassEfficiency:
         return getattr(self, OpClass(op_class).value)
 
 
 @dataclass(frozen=True)
-class Power(_Validated):
-    power_w: float = field(metadata=_pos_float("power for energy = power x latency, W"))
+class Power(Validated):
+    power_w: float = field(metadata=pos_float_field("power for energy = power x latency, W"))
     basis: PowerBasis = field(
-        metadata=_enum(PowerBasis, "what power_w is: tdp, module_max or average_board")
+        metadata=enum_field(PowerBasis, "what power_w is: tdp, module_max or average_board")
     )
 
 
 @dataclass(frozen=True)
-class PlatformConfig(_Validated):
+class PlatformConfig(Validated):
     """One CPU or GPU platform. Build it with :func:`load_platform`."""
 
-    name: str = field(metadata=_str("platform name (a preset's name is its file name)"))
-    kind: PlatformKind = field(metadata=_enum(PlatformKind, "cpu or gpu"))
-    device: str = field(metadata=_str("the part, in words"))
+    name: str = field(metadata=str_field("platform name (a preset's name is its file name)"))
+    kind: PlatformKind = field(metadata=enum_field(PlatformKind, "cpu or gpu"))
+    device: str = field(metadata=str_field("the part, in words"))
     precision: Precision = field(
-        metadata=_enum(Precision, "what the operators run at: fp32 or fp16")
+        metadata=enum_field(Precision, "what the operators run at: fp32 or fp16")
     )
-    compute: Compute = field(metadata=_doc("peak compute per precision"))
-    memory: Memory = field(metadata=_doc("DRAM"))
-    efficiency: Efficiency = field(metadata=_doc("achievable efficiency per operator class"))
+    compute: Compute = field(metadata=doc_field("peak compute per precision"))
+    memory: Memory = field(metadata=doc_field("DRAM"))
+    efficiency: Efficiency = field(metadata=doc_field("achievable efficiency per operator class"))
     kernel_launch_us: float = field(
-        metadata=_meta(_Check("float", lo=0.0), "fixed cost of one kernel launch, us")
+        metadata=field_meta(FieldCheck("float", lo=0.0), "fixed cost of one kernel launch, us")
     )
-    power: Power = field(metadata=_doc("power for energy"))
+    power: Power = field(metadata=doc_field("power for energy"))
     attention_mode: AttentionMode = field(
         default=AttentionMode.DENSE_MASKED,
-        metadata=_enum(AttentionMode, "dense_masked or sparse_kernel"),
+        metadata=enum_field(AttentionMode, "dense_masked or sparse_kernel"),
     )
 
     def _cross_problems(self) -> list[tuple[str, str]]:
@@ -317,7 +319,7 @@ def platform_from_dict(data: Any, *, source: str | None = None) -> PlatformConfi
             [("", "empty document; expected a platform description mapping")], source=source
         )
     problems: list[tuple[str, str]] = []
-    cfg = _build(PlatformConfig, data, "", problems)
+    cfg = build_validated(PlatformConfig, data, "", problems)
     if problems or cfg is None:
         raise ConfigError(problems or [("", "invalid platform description")], source=source)
     return cfg
@@ -325,7 +327,7 @@ def platform_from_dict(data: Any, *, source: str | None = None) -> PlatformConfi
 
 def platform_to_dict(cfg: PlatformConfig) -> dict[str, Any]:
     """The platform as nested plain dicts (enums as strings, absent optional fields left out)."""
-    return _plain(cfg)
+    return plain_data(cfg)
 
 
 def dump_platform(cfg: PlatformConfig) -> str:

@@ -160,7 +160,7 @@ _CHECK = "vitsim_check"
 
 
 @dataclass(frozen=True)
-class _Check:
+class FieldCheck:
     """What one scalar field accepts."""
 
     kind: str  # "int" | "float" | "bool" | "str" | "enum"
@@ -180,11 +180,11 @@ class _Check:
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value, None
-            return None, f"expected true or false, got {_show(value)}"
+            return None, f"expected true or false, got {show_value(value)}"
         if self.kind == "str":
             if isinstance(value, str) and value.strip():
                 return value, None
-            return None, f"expected a non-empty string, got {_show(value)}"
+            return None, f"expected a non-empty string, got {show_value(value)}"
         if self.kind == "enum":
             assert self.enum is not None
             if isinstance(value, self.enum):
@@ -195,16 +195,16 @@ class _Check:
                     return self.enum(value), None
                 except ValueError:
                     pass
-            return None, f"{_show(value)} is not one of: {allowed}"
+            return None, f"{show_value(value)} is not one of: {allowed}"
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                return None, f"expected an integer, got {_show(value)}"
+                return None, f"expected an integer, got {show_value(value)}"
         elif self.kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return None, f"expected a number, got {_show(value)}"
+                return None, f"expected a number, got {show_value(value)}"
             value = float(value)
             if not math.isfinite(value):
-                return None, f"expected a finite number, got {_show(value)}"
+                return None, f"expected a finite number, got {show_value(value)}"
         msg = self._range_problem(value)
         return (None, msg) if msg else (value, None)
 
@@ -244,7 +244,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     if isinstance(value, Enum):
         value = value.value
     text = repr(value)
@@ -253,40 +253,40 @@ def _show(value: Any) -> str:
     return f"{type(value).__name__} {text}" if not isinstance(value, str) else text
 
 
-def _meta(check: _Check, doc: str) -> dict[str, Any]:
+def field_meta(check: FieldCheck, doc: str) -> dict[str, Any]:
     """Field metadata: how the field is checked, and what it means (with its unit)."""
     return {_CHECK: check, "doc": doc}
 
 
-def _pos_int(doc: str, *, optional: bool = False) -> dict[str, Any]:
-    return _meta(_Check("int", lo=1, optional=optional), doc)
+def pos_int_field(doc: str, *, optional: bool = False) -> dict[str, Any]:
+    return field_meta(FieldCheck("int", lo=1, optional=optional), doc)
 
 
-def _pos_float(doc: str) -> dict[str, Any]:
-    return _meta(_Check("float", lo=0.0, lo_open=True), doc)
+def pos_float_field(doc: str) -> dict[str, Any]:
+    return field_meta(FieldCheck("float", lo=0.0, lo_open=True), doc)
 
 
-def _nonneg_float(doc: str) -> dict[str, Any]:
-    return _meta(_Check("float", lo=0.0), doc)
+def nonneg_float_field(doc: str) -> dict[str, Any]:
+    return field_meta(FieldCheck("float", lo=0.0), doc)
 
 
-def _fraction(doc: str, *, lo_open: bool = False) -> dict[str, Any]:
-    return _meta(_Check("float", lo=0.0, lo_open=lo_open, hi=1.0), doc)
+def fraction_field(doc: str, *, lo_open: bool = False) -> dict[str, Any]:
+    return field_meta(FieldCheck("float", lo=0.0, lo_open=lo_open, hi=1.0), doc)
 
 
-def _bool(doc: str) -> dict[str, Any]:
-    return _meta(_Check("bool"), doc)
+def bool_field(doc: str) -> dict[str, Any]:
+    return field_meta(FieldCheck("bool"), doc)
 
 
-def _str(doc: str) -> dict[str, Any]:
-    return _meta(_Check("str"), doc)
+def str_field(doc: str) -> dict[str, Any]:
+    return field_meta(FieldCheck("str"), doc)
 
 
-def _enum(enum: type[Enum], doc: str, *, optional: bool = False) -> dict[str, Any]:
-    return _meta(_Check("enum", enum=enum, optional=optional), doc)
+def enum_field(enum: type[Enum], doc: str, *, optional: bool = False) -> dict[str, Any]:
+    return field_meta(FieldCheck("enum", enum=enum, optional=optional), doc)
 
 
-def _doc(doc: str) -> dict[str, Any]:
+def doc_field(doc: str) -> dict[str, Any]:
     """Metadata of a nested section (checked by its own dataclass)."""
     return {"doc": doc}
 
@@ -315,7 +315,7 @@ def check_fields(cls: type, values: dict[str, Any]) -> tuple[dict[str, Any], lis
         if f.name not in values:
             continue
         value = values[f.name]
-        check: _Check | None = f.metadata.get(_CHECK)
+        check: FieldCheck | None = f.metadata.get(_CHECK)
         if check is not None:
             coerced, msg = check.coerce(value)
             if msg:
@@ -327,14 +327,14 @@ def check_fields(cls: type, values: dict[str, Any]) -> tuple[dict[str, Any], lis
                 out[f.name] = value
             else:
                 problems.append(
-                    (f.name, f"expected a {sections[f.name].__name__}, got {_show(value)}")
+                    (f.name, f"expected a {sections[f.name].__name__}, got {show_value(value)}")
                 )
         else:
             out[f.name] = value
     return out, problems
 
 
-class _Validated:
+class Validated:
     """Mixin: check every field (and the cross-field rules) when a dataclass is built."""
 
     def __post_init__(self) -> None:
@@ -360,11 +360,13 @@ class _Validated:
 
 
 @dataclass(frozen=True)
-class MacArray(_Validated):
+class MacArray(Validated):
     """The MAC lines that the dense and sparse engines share (ViTCoD: 64 lines x 8 MACs)."""
 
-    n_lines: int = field(metadata=_pos_int("number of MAC lines"))
-    macs_per_line: int = field(metadata=_pos_int("MACs in one line (the SIMD width of a line)"))
+    n_lines: int = field(metadata=pos_int_field("number of MAC lines"))
+    macs_per_line: int = field(
+        metadata=pos_int_field("MACs in one line (the SIMD width of a line)")
+    )
 
     @property
     def n_macs(self) -> int:
@@ -372,7 +374,7 @@ class MacArray(_Validated):
 
 
 @dataclass(frozen=True)
-class DenseEngine(_Validated):
+class DenseEngine(Validated):
     """The engine for dense work (linear layers, the denser attention region).
 
     ``kind = mac_lines``: it takes its share of :class:`MacArray` lines (``rows``, ``cols``
@@ -380,11 +382,11 @@ class DenseEngine(_Validated):
     of its own with the given dataflow (all three required).
     """
 
-    kind: DenseEngineKind = field(metadata=_enum(DenseEngineKind, "mac_lines or systolic"))
-    rows: int | None = field(default=None, metadata=_pos_int("array rows", optional=True))
-    cols: int | None = field(default=None, metadata=_pos_int("array columns", optional=True))
+    kind: DenseEngineKind = field(metadata=enum_field(DenseEngineKind, "mac_lines or systolic"))
+    rows: int | None = field(default=None, metadata=pos_int_field("array rows", optional=True))
+    cols: int | None = field(default=None, metadata=pos_int_field("array columns", optional=True))
     dataflow: Dataflow | None = field(
-        default=None, metadata=_enum(Dataflow, "os or ws", optional=True)
+        default=None, metadata=enum_field(Dataflow, "os or ws", optional=True)
     )
 
     def _cross_problems(self) -> list[tuple[str, str]]:
@@ -412,46 +414,50 @@ class DenseEngine(_Validated):
 
 
 @dataclass(frozen=True)
-class SparseEngine(_Validated):
+class SparseEngine(Validated):
     """The sparser engine: SDDMM/SpMM from the index stream, one attention row per line."""
 
     enabled: bool = field(
-        metadata=_bool("false = a dense-only design (attention computed densely, masked)")
+        metadata=bool_field("false = a dense-only design (attention computed densely, masked)")
     )
-    row_policy: RowPolicy = field(metadata=_enum(RowPolicy, "how rows are assigned to MAC lines"))
+    row_policy: RowPolicy = field(
+        metadata=enum_field(RowPolicy, "how rows are assigned to MAC lines")
+    )
 
 
 @dataclass(frozen=True)
-class Engines(_Validated):
-    dense: DenseEngine = field(metadata=_doc("the dense engine"))
-    sparse: SparseEngine = field(metadata=_doc("the sparser engine"))
+class Engines(Validated):
+    dense: DenseEngine = field(metadata=doc_field("the dense engine"))
+    sparse: SparseEngine = field(metadata=doc_field("the sparser engine"))
 
 
 @dataclass(frozen=True)
-class Allocation(_Validated):
+class Allocation(Validated):
     """How the MAC lines are split between the engines (used when both share the lines)."""
 
     policy: AllocationPolicy = field(
-        metadata=_enum(AllocationPolicy, "static, proportional or search")
+        metadata=enum_field(AllocationPolicy, "static, proportional or search")
     )
     static_dense_fraction: float = field(
-        metadata=_fraction("share of the MAC lines given to the dense engine (static policy)")
+        metadata=fraction_field("share of the MAC lines given to the dense engine (static policy)")
     )
 
 
 @dataclass(frozen=True)
-class Codec(_Validated):
+class Codec(Validated):
     """ViTCoD's Q/K auto-encoder: h heads -> ceil(compression_ratio * h) before DRAM."""
 
-    enabled: bool = field(metadata=_bool("whether Q and K are compressed before they go to DRAM"))
+    enabled: bool = field(
+        metadata=bool_field("whether Q and K are compressed before they go to DRAM")
+    )
     compression_ratio: float = field(
-        metadata=_fraction("compressed heads = ceil(ratio * h)", lo_open=True)
+        metadata=fraction_field("compressed heads = ceil(ratio * h)", lo_open=True)
     )
     encoder_lines: int = field(
-        metadata=_pos_int("MAC lines (of mac_array.macs_per_line MACs) of the encoder")
+        metadata=pos_int_field("MAC lines (of mac_array.macs_per_line MACs) of the encoder")
     )
     decoder_lines: int = field(
-        metadata=_pos_int("MAC lines (of mac_array.macs_per_line MACs) of the decoder")
+        metadata=pos_int_field("MAC lines (of mac_array.macs_per_line MACs) of the decoder")
     )
 
     def compressed_heads(self, n_heads: int) -> int:
@@ -463,24 +469,24 @@ class Codec(_Validated):
 
 
 @dataclass(frozen=True)
-class Softmax(_Validated):
+class Softmax(Validated):
     ops_per_cycle: int = field(
-        metadata=_pos_int("softmax elements (exp + accumulate + divide) per cycle")
+        metadata=pos_int_field("softmax elements (exp + accumulate + divide) per cycle")
     )
 
 
 @dataclass(frozen=True)
-class Vector(_Validated):
+class Vector(Validated):
     ops_per_cycle: int = field(
-        metadata=_pos_int("element ops (layer norm, GELU, residual add) per cycle")
+        metadata=pos_int_field("element ops (layer norm, GELU, residual add) per cycle")
     )
 
 
 @dataclass(frozen=True)
-class Buffer(_Validated):
+class Buffer(Validated):
     """One on-chip SRAM buffer."""
 
-    size_kib: float = field(metadata=_pos_float("capacity in KiB (1024 bytes)"))
+    size_kib: float = field(metadata=pos_float_field("capacity in KiB (1024 bytes)"))
 
     @property
     def size_bytes(self) -> int:
@@ -501,102 +507,110 @@ class _ByBufferName:
 
 
 @dataclass(frozen=True)
-class Buffers(_ByBufferName, _Validated):
+class Buffers(_ByBufferName, Validated):
     """Every on-chip buffer by name (the names are :class:`BufferName`)."""
 
-    q: Buffer = field(metadata=_doc("query buffer"))
-    k: Buffer = field(metadata=_doc("key buffer"))
-    v: Buffer = field(metadata=_doc("value buffer"))
-    index: Buffer = field(metadata=_doc("sparse index buffer"))
-    output: Buffer = field(metadata=_doc("output buffer"))
-    weight: Buffer = field(metadata=_doc("weight buffer (linear layers)"))
-    activation: Buffer = field(metadata=_doc("activation buffer (linear layers)"))
+    q: Buffer = field(metadata=doc_field("query buffer"))
+    k: Buffer = field(metadata=doc_field("key buffer"))
+    v: Buffer = field(metadata=doc_field("value buffer"))
+    index: Buffer = field(metadata=doc_field("sparse index buffer"))
+    output: Buffer = field(metadata=doc_field("output buffer"))
+    weight: Buffer = field(metadata=doc_field("weight buffer (linear layers)"))
+    activation: Buffer = field(metadata=doc_field("activation buffer (linear layers)"))
 
 
 @dataclass(frozen=True)
-class BufferEnergy(_ByBufferName, _Validated):
+class BufferEnergy(_ByBufferName, Validated):
     """One energy per byte (pJ) for each buffer: an entry for every buffer, no more."""
 
-    q: float = field(metadata=_nonneg_float("pJ per byte"))
-    k: float = field(metadata=_nonneg_float("pJ per byte"))
-    v: float = field(metadata=_nonneg_float("pJ per byte"))
-    index: float = field(metadata=_nonneg_float("pJ per byte"))
-    output: float = field(metadata=_nonneg_float("pJ per byte"))
-    weight: float = field(metadata=_nonneg_float("pJ per byte"))
-    activation: float = field(metadata=_nonneg_float("pJ per byte"))
+    q: float = field(metadata=nonneg_float_field("pJ per byte"))
+    k: float = field(metadata=nonneg_float_field("pJ per byte"))
+    v: float = field(metadata=nonneg_float_field("pJ per byte"))
+    index: float = field(metadata=nonneg_float_field("pJ per byte"))
+    output: float = field(metadata=nonneg_float_field("pJ per byte"))
+    weight: float = field(metadata=nonneg_float_field("pJ per byte"))
+    activation: float = field(metadata=nonneg_float_field("pJ per byte"))
 
 
 @dataclass(frozen=True)
-class Dram(_Validated):
+class Dram(Validated):
     """The off-chip memory link."""
 
     bandwidth_gb_per_s: float = field(
-        metadata=_pos_float("peak bandwidth in 10^9 bytes per second")
+        metadata=pos_float_field("peak bandwidth in 10^9 bytes per second")
     )
-    kind: DramKind = field(metadata=_enum(DramKind, "ddr4, lpddr4 or hbm2"))
+    kind: DramKind = field(metadata=enum_field(DramKind, "ddr4, lpddr4 or hbm2"))
 
 
 @dataclass(frozen=True)
-class Schedule(_Validated):
+class Schedule(Validated):
     """Hardware-side scheduling switches (ablations)."""
 
     double_buffering: bool = field(
-        metadata=_bool("overlap the loads of tile i+1 with the compute of tile i")
+        metadata=bool_field("overlap the loads of tile i+1 with the compute of tile i")
     )
     polarization: bool = field(
-        metadata=_bool("false = every kept score goes to the sparser engine")
+        metadata=bool_field("false = every kept score goes to the sparser engine")
     )
     max_heads_in_parallel: int = field(
         default=1,
-        metadata=_pos_int("heads of a block whose attention shares the MAC array at once "
+        metadata=pos_int_field("heads of a block whose attention shares the MAC array at once "
                           "(fewer when the Q and output buffers cannot hold a row of each)"),
     )
 
 
 @dataclass(frozen=True)
-class Energy(_Validated):
+class Energy(Validated):
     """Energy per action (pJ) at ``technology_nm``, and leakage power (mW)."""
 
-    technology_nm: float = field(metadata=_pos_float("technology node the energies are for, nm"))
-    mac_pj: float = field(
-        metadata=_nonneg_float("one data_bits x data_bits MAC with its accumulate")
+    technology_nm: float = field(
+        metadata=pos_float_field("technology node the energies are for, nm")
     )
-    codec_mac_pj: float = field(metadata=_nonneg_float("one MAC of the Q/K encoder or decoder"))
+    mac_pj: float = field(
+        metadata=nonneg_float_field("one data_bits x data_bits MAC with its accumulate")
+    )
+    codec_mac_pj: float = field(
+        metadata=nonneg_float_field("one MAC of the Q/K encoder or decoder")
+    )
     softmax_op_pj: float = field(
-        metadata=_nonneg_float("one softmax element (exp + accumulate + divide)")
+        metadata=nonneg_float_field("one softmax element (exp + accumulate + divide)")
     )
     vector_op_pj: float = field(
-        metadata=_nonneg_float("one element op of layer norm, GELU, residual add")
+        metadata=nonneg_float_field("one element op of layer norm, GELU, residual add")
     )
     sram_read_pj_per_byte: BufferEnergy = field(
-        metadata=_doc("SRAM read energy per byte, per buffer")
+        metadata=doc_field("SRAM read energy per byte, per buffer")
     )
     sram_write_pj_per_byte: BufferEnergy = field(
-        metadata=_doc("SRAM write energy per byte, per buffer")
+        metadata=doc_field("SRAM write energy per byte, per buffer")
     )
-    dram_pj_per_byte: float = field(metadata=_nonneg_float("DRAM energy per byte read or written"))
-    leakage_mw: float = field(metadata=_nonneg_float("static power of the whole chip, mW"))
+    dram_pj_per_byte: float = field(
+        metadata=nonneg_float_field("DRAM energy per byte read or written")
+    )
+    leakage_mw: float = field(metadata=nonneg_float_field("static power of the whole chip, mW"))
 
 
 @dataclass(frozen=True)
-class HardwareConfig(_Validated):
+class HardwareConfig(Validated):
     """One accelerator design point. Build it with :mod:`vitsim.hw_configs.loader`."""
 
-    name: str = field(metadata=_str("design name (a preset's name is its file name)"))
-    clock_mhz: float = field(metadata=_pos_float("core clock, MHz"))
+    name: str = field(metadata=str_field("design name (a preset's name is its file name)"))
+    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz"))
     data_bits: int = field(
-        metadata=_pos_int("operand precision of the MACs and of on-chip data, bits")
+        metadata=pos_int_field("operand precision of the MACs and of on-chip data, bits")
     )
-    mac_array: MacArray = field(metadata=_doc("the shared MAC lines"))
-    engines: Engines = field(metadata=_doc("the dense and sparse engines"))
-    allocation: Allocation = field(metadata=_doc("how the MAC lines are split between the engines"))
-    codec: Codec = field(metadata=_doc("the Q/K auto-encoder"))
-    softmax: Softmax = field(metadata=_doc("the softmax units"))
-    vector: Vector = field(metadata=_doc("the element-wise vector unit"))
-    buffers: Buffers = field(metadata=_doc("on-chip buffers"))
-    dram: Dram = field(metadata=_doc("off-chip memory"))
-    schedule: Schedule = field(metadata=_doc("scheduling switches"))
-    energy: Energy = field(metadata=_doc("per-action energies"))
+    mac_array: MacArray = field(metadata=doc_field("the shared MAC lines"))
+    engines: Engines = field(metadata=doc_field("the dense and sparse engines"))
+    allocation: Allocation = field(
+        metadata=doc_field("how the MAC lines are split between the engines")
+    )
+    codec: Codec = field(metadata=doc_field("the Q/K auto-encoder"))
+    softmax: Softmax = field(metadata=doc_field("the softmax units"))
+    vector: Vector = field(metadata=doc_field("the element-wise vector unit"))
+    buffers: Buffers = field(metadata=doc_field("on-chip buffers"))
+    dram: Dram = field(metadata=doc_field("off-chip memory"))
+    schedule: Schedule = field(metadata=doc_field("scheduling switches"))
+    energy: Energy = field(metadata=doc_field("per-action energies"))
 
     # -- time -----------------------------------------------------------------------
     @property

@@ -60,9 +60,16 @@ import yaml
 
 from vitsim.hw_configs.atomic import atomic_output, check_new_file
 from vitsim.hw_configs.errors import ConfigError, VitsimError
-from vitsim.hw_configs.loader import _build, _plain
+from vitsim.hw_configs.loader import build_validated, plain_data
 from vitsim.hw_configs.platforms import AttentionMode, OpClass, PlatformConfig, Precision
-from vitsim.hw_configs.schema import _Check, _enum, _meta, _pos_int, _str, _Validated
+from vitsim.hw_configs.schema import (
+    FieldCheck,
+    Validated,
+    enum_field,
+    field_meta,
+    pos_int_field,
+    str_field,
+)
 from vitsim.hw_configs.strict_yaml import check_keys, load_strict
 from vitsim.simulator.baseline import BaselineKind, BaselineResult, OperatorTime
 from vitsim.simulator.counts import STAGES
@@ -544,57 +551,57 @@ _PROFILE_KEYS = ("schema_version", "machine", "workload", "timing", "operators")
 
 
 @dataclass(frozen=True)
-class ProfileMachine(_Validated):
+class ProfileMachine(Validated):
     """The machine a profile was measured on."""
 
-    device: str = field(metadata=_str("cpu or cuda"))
-    device_name: str = field(metadata=_str("CPU model or GPU name"))
-    cpu_model: str = field(metadata=_str("host CPU model (from /proc/cpuinfo or platform)"))
-    logical_cpus: int = field(metadata=_pos_int("logical CPUs of the host"))
-    os: str = field(metadata=_str("platform.platform()"))
-    python: str = field(metadata=_str("Python version"))
-    torch: str = field(metadata=_str("torch version"))
-    threads: int = field(metadata=_pos_int("torch intra-op threads"))
-    load_average_1min: float | None = field(default=None, metadata=_meta(
-        _Check("float", lo=0.0, optional=True),
+    device: str = field(metadata=str_field("cpu or cuda"))
+    device_name: str = field(metadata=str_field("CPU model or GPU name"))
+    cpu_model: str = field(metadata=str_field("host CPU model (from /proc/cpuinfo or platform)"))
+    logical_cpus: int = field(metadata=pos_int_field("logical CPUs of the host"))
+    os: str = field(metadata=str_field("platform.platform()"))
+    python: str = field(metadata=str_field("Python version"))
+    torch: str = field(metadata=str_field("torch version"))
+    threads: int = field(metadata=pos_int_field("torch intra-op threads"))
+    load_average_1min: float | None = field(default=None, metadata=field_meta(
+        FieldCheck("float", lo=0.0, optional=True),
         "host load average over the last minute when measuring began (others' work "
         "competing for the cores inflates the times)"))
 
 
 @dataclass(frozen=True)
-class ProfileWorkload(_Validated):
+class ProfileWorkload(Validated):
     """What was measured: the model (its spec parameters), batch and attention."""
 
-    model: str = field(metadata=_str("model name"))
+    model: str = field(metadata=str_field("model name"))
     model_spec: Mapping[str, Any] = field(metadata={"doc": "ModelSpec.to_dict() of the model"})
-    batch: int = field(metadata=_pos_int("images per inference"))
-    attention_mode: AttentionMode = field(metadata=_enum(AttentionMode, "attention mode"))
-    sparsity: float = field(metadata=_meta(_Check("float", lo=0.0, hi=1.0, hi_open=True),
+    batch: int = field(metadata=pos_int_field("images per inference"))
+    attention_mode: AttentionMode = field(metadata=enum_field(AttentionMode, "attention mode"))
+    sparsity: float = field(metadata=field_meta(FieldCheck("float", lo=0.0, hi=1.0, hi_open=True),
                                            "attention sparsity of the fixed mask"))
-    precision: Precision = field(metadata=_enum(Precision, "fp32 or fp16"))
+    precision: Precision = field(metadata=enum_field(Precision, "fp32 or fp16"))
 
 
 @dataclass(frozen=True)
-class ProfileTiming(_Validated):
+class ProfileTiming(Validated):
     """How the times were taken."""
 
-    warmup: int = field(metadata=_meta(_Check("int", lo=0), "untimed passes first"))
-    repeats: int = field(metadata=_pos_int("timed passes"))
-    statistic: str = field(metadata=_str("per-operator statistic over the passes (median)"))
-    forward_ms: float = field(metadata=_meta(
-        _Check("float", lo=0.0), "median of whole forward passes, no per-op synchronisation"))
-    created_utc: str = field(metadata=_str("when the profile was measured, ISO 8601"))
+    warmup: int = field(metadata=field_meta(FieldCheck("int", lo=0), "untimed passes first"))
+    repeats: int = field(metadata=pos_int_field("timed passes"))
+    statistic: str = field(metadata=str_field("per-operator statistic over the passes (median)"))
+    forward_ms: float = field(metadata=field_meta(
+        FieldCheck("float", lo=0.0), "median of whole forward passes, no per-op synchronisation"))
+    created_utc: str = field(metadata=str_field("when the profile was measured, ISO 8601"))
 
 
 @dataclass(frozen=True)
-class ProfileOperator(_Validated):
+class ProfileOperator(Validated):
     """One operator occurrence (one block) of the measured forward pass."""
 
-    name: str = field(metadata=_str("operator name, as in the roofline"))
-    stage: str = field(metadata=_str("ViT stage (counts.STAGES)"))
-    block: int = field(metadata=_meta(_Check("int", lo=-1), "block index; -1 = stem"))
-    median_ms: float = field(metadata=_meta(_Check("float", lo=0.0), "median time, ms"))
-    min_ms: float = field(metadata=_meta(_Check("float", lo=0.0), "fastest time, ms"))
+    name: str = field(metadata=str_field("operator name, as in the roofline"))
+    stage: str = field(metadata=str_field("ViT stage (counts.STAGES)"))
+    block: int = field(metadata=field_meta(FieldCheck("int", lo=-1), "block index; -1 = stem"))
+    median_ms: float = field(metadata=field_meta(FieldCheck("float", lo=0.0), "median time, ms"))
+    min_ms: float = field(metadata=field_meta(FieldCheck("float", lo=0.0), "fastest time, ms"))
 
     def _cross_problems(self) -> list[tuple[str, str]]:
         if self.stage not in STAGES:
@@ -628,7 +635,7 @@ def profile_from_dict(data: Any, *, source: str | None = None) -> PlatformProfil
     if "schema_version" in top and version != PROFILE_SCHEMA_VERSION:
         problems.append(("schema_version", f"unsupported profile schema {version!r}; this "
                                            f"vitsim reads {PROFILE_SCHEMA_VERSION}"))
-    machine = _build(ProfileMachine, top["machine"], "machine", problems) \
+    machine = build_validated(ProfileMachine, top["machine"], "machine", problems) \
         if "machine" in top else None
     workload = None
     if "workload" in top:
@@ -637,8 +644,8 @@ def profile_from_dict(data: Any, *, source: str | None = None) -> PlatformProfil
                                                                           dict):
             problems.append(("workload.model_spec", "expected a mapping"))
         else:
-            workload = _build(ProfileWorkload, raw, "workload", problems)
-    timing = _build(ProfileTiming, top["timing"], "timing", problems) if "timing" in top \
+            workload = build_validated(ProfileWorkload, raw, "workload", problems)
+    timing = build_validated(ProfileTiming, top["timing"], "timing", problems) if "timing" in top \
         else None
     operators: list[ProfileOperator] = []
     raw_ops = top.get("operators")
@@ -648,7 +655,7 @@ def profile_from_dict(data: Any, *, source: str | None = None) -> PlatformProfil
         if not raw_ops:
             problems.append(("operators", "empty; a profile times at least one operator"))
         for j, item in enumerate(raw_ops):
-            op = _build(ProfileOperator, item, f"operators[{j}]", problems)
+            op = build_validated(ProfileOperator, item, f"operators[{j}]", problems)
             if op is not None:
                 operators.append(op)
     if problems or machine is None or workload is None or timing is None:
@@ -665,10 +672,10 @@ def load_profile(path: str | os.PathLike[str]) -> PlatformProfile:
 def profile_to_dict(profile: PlatformProfile) -> dict[str, Any]:
     return {
         "schema_version": PROFILE_SCHEMA_VERSION,
-        "machine": _plain(profile.machine),
-        "workload": _plain(profile.workload),
-        "timing": _plain(profile.timing),
-        "operators": [_plain(op) for op in profile.operators],
+        "machine": plain_data(profile.machine),
+        "workload": plain_data(profile.workload),
+        "timing": plain_data(profile.timing),
+        "operators": [plain_data(op) for op in profile.operators],
     }
 
 
