@@ -270,9 +270,26 @@ def test_damaged_arrays(tiny, saved, tmp_path):
         "head_index": dict(head_index=at.head_index[:-1]),
         "row_offsets": dict(row_offsets=at.row_offsets + np.r_[0, 0, 0, 1, np.zeros(33, int)]),
     }
+    perm = at.perm.copy()
+    perm[1] = perm[0]  # a key twice in head 0, another missing
+    row_perm = at.row_perm.copy()
+    row_perm[3] = 197  # out of range for a 197-query head
+    dense_indices = at.dense_indices.copy()
+    sparse_indices = at.sparse_indices.copy()
+    h = int(np.argmax(np.diff(at.sparse_offsets) > 0))  # a head with sparse scores
+    sparse_indices[at.sparse_offsets[h]] = at.n_global[h] - 1  # inside the global columns
+    cases.update({
+        "perm": dict(perm=perm),
+        "row_perm": dict(row_perm=row_perm),
+        "sparse_indices": dict(sparse_indices=sparse_indices),
+    })
     for field, change in cases.items():
         err = _load_error(_rewrite(saved, tmp_path / f"{field}.npz", **change))
         assert err.field == field, (field, err)
+    assert dense_indices.size
+    dense_indices[0] = at.n_global[0] + 200  # beyond head 0's global columns
+    err = _load_error(_rewrite(saved, tmp_path / "dense_range.npz", dense_indices=dense_indices))
+    assert err.field == "dense_indices"
     err = _load_error(_rewrite(saved, tmp_path / "missing.npz", perm=None))
     assert "perm" in err.message
 

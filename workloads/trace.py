@@ -166,6 +166,15 @@ def _check_structure(a: dict[str, np.ndarray], src: str) -> None:
         fail("row_offsets", "row counts differ from n_q")
     if np.any(a["n_global"] > a["n_k"]) or np.any(a["n_global"] < 0):
         fail("n_global", "global-token counts must lie in [0, n_k]")
+    for field, off_name, size in (("perm", "perm_offsets", "n_k"),
+                                  ("row_perm", "row_offsets", "n_q")):
+        if not _is_permutation_per_head(a[field], a[off_name], a[size]):
+            fail(field, f"each head's {field} must be a permutation of 0..{size}-1")
+    for field, off_name, lo, hi in (("dense_indices", "dense_offsets", None, "n_global"),
+                                    ("sparse_indices", "sparse_offsets", "n_global", "n_k")):
+        lo_v = np.zeros(n_heads, np.int64) if lo is None else a[lo].astype(np.int64)
+        if not _within_per_head(a[field], a[off_name], lo_v, a[hi].astype(np.int64)):
+            fail(field, f"column indices must lie in [{lo or 0}, {hi}) of their head")
     rows = np.diff(a["row_offsets"])
     for nnz_field, off_name in (("dense_row_nnz", "dense_offsets"),
                                 ("sparse_row_nnz", "sparse_offsets")):
@@ -174,6 +183,35 @@ def _check_structure(a: dict[str, np.ndarray], src: str) -> None:
         per_head = np.where(rows > 0, per_head, 0)
         if not np.array_equal(per_head, np.diff(a[off_name])):
             fail(nnz_field, f"row counts do not add up to {off_name}")
+
+
+def _per_head_extremes(values: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(non-empty mask, min, max) of each head's slice of a ragged array."""
+    counts = np.diff(offsets)
+    nonempty = counts > 0
+    starts = offsets[:-1][nonempty]
+    if not values.size:
+        return nonempty, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return (nonempty, np.minimum.reduceat(values, starts).astype(np.int64),
+            np.maximum.reduceat(values, starts).astype(np.int64))
+
+
+def _within_per_head(values: np.ndarray, offsets: np.ndarray, lo: np.ndarray,
+                     hi: np.ndarray) -> bool:
+    """Every head's values lie in [lo, hi) of that head."""
+    nonempty, vmin, vmax = _per_head_extremes(values, offsets)
+    return bool(np.all(vmin >= lo[nonempty]) and np.all(vmax < hi[nonempty]))
+
+
+def _is_permutation_per_head(values: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> bool:
+    """Every head's slice is a permutation of 0..size-1 (lengths checked elsewhere): in
+    range, and no value twice (a sorted copy per head, one pass)."""
+    sizes = sizes.astype(np.int64)
+    if not _within_per_head(values, offsets, np.zeros_like(sizes), sizes):
+        return False
+    head = np.repeat(np.arange(sizes.shape[0], dtype=np.int64), np.diff(offsets))
+    keyed = np.sort(head * (int(sizes.max(initial=0)) + 1) + values)
+    return bool(keyed.size < 2 or np.all(np.diff(keyed) > 0))
 
 
 @dataclass(frozen=True, eq=False)
