@@ -243,9 +243,7 @@ def simulate_attention(
         dense_macs_qk, dense_macs_sv = dense_pairs * d, dense_pairs * dv
         sparse_macs_qk, sparse_macs_sv = sparse_nnz * d, sparse_nnz * dv
         row_pointer = np.repeat(index_bytes_array(block_max_row.astype(np.int64) + 1), h)
-        # Heads with no sparse work need no index stream (no row pointers either).
-        index_load = np.where(sparse_nnz > 0, sparse_nnz * index_bytes(n_k) + n_q * row_pointer,
-                              0)
+        index_load = sparse_nnz * index_bytes(n_k) + n_q * row_pointer
 
     softmax_ops = scores
     unit_softmax = np.ceil(per_unit(softmax_ops) / hw.softmax.ops_per_cycle).astype(np.int64)

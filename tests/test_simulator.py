@@ -681,15 +681,3 @@ def test_codec_buffers_are_filled_with_what_dram_delivers(real_trace):
     reads_on = qk_on["sram_read_bytes_q"].sum() + qk_on["sram_read_bytes_k"].sum()
     reads_off = qk_off["sram_read_bytes_q"].sum() + qk_off["sram_read_bytes_k"].sum()
     assert reads_on > reads_off
-
-
-def test_heads_without_sparse_work_load_no_index():
-    # Head 0 keeps scores in the sparser region; head 1 keeps only its global CLS column
-    # (dense work only) and needs no index stream, row pointers included.
-    kept1 = np.zeros((5, 5), dtype=bool)
-    kept1[:, 0] = True
-    kept = np.stack([head0_mask(), kept1])
-    qk = rows(simulate(build_trace(TINY, [kept]), tiny_hw()), "qk")
-    assert qk["sparse_macs"][1] == 0 and qk["dense_macs"][1] > 0
-    assert qk["sram_write_bytes_index"][0] > 0
-    assert qk["sram_write_bytes_index"][1] == 0
