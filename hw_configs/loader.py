@@ -43,6 +43,8 @@ __all__ = [
     "hardware_from_dict",
     "known_presets",
     "load_hardware",
+    "packaged_file",
+    "packaged_names",
     "preset_path",
     "to_dict",
     "write_hardware",
@@ -56,24 +58,29 @@ _PRESET_SUFFIX = ".yaml"
 # --------------------------------------------------------------------------------------
 
 
-def _preset_dir() -> Traversable:
-    return resources.files("vitsim.hw_configs").joinpath("presets")
+def packaged_names(folder: str) -> tuple[str, ...]:
+    """Names (without ``.yaml``) of the YAML files shipped in ``vitsim.hw_configs/<folder>``
+    (``presets``, ``platforms``, ``peers``), sorted."""
+    return tuple(sorted(
+        entry.name[: -len(_PRESET_SUFFIX)]
+        for entry in resources.files("vitsim.hw_configs").joinpath(folder).iterdir()
+        if entry.is_file() and entry.name.endswith(_PRESET_SUFFIX)
+    ))
+
+
+def packaged_file(folder: str, name: str) -> Traversable:
+    """The shipped YAML file ``name`` in ``vitsim.hw_configs/<folder>`` (may not exist)."""
+    return resources.files("vitsim.hw_configs").joinpath(folder).joinpath(name + _PRESET_SUFFIX)
 
 
 def known_presets() -> tuple[str, ...]:
     """Names of the shipped hardware presets, sorted (``hw_configs/presets/*.yaml``)."""
-    return tuple(
-        sorted(
-            entry.name[: -len(_PRESET_SUFFIX)]
-            for entry in _preset_dir().iterdir()
-            if entry.is_file() and entry.name.endswith(_PRESET_SUFFIX)
-        )
-    )
+    return packaged_names("presets")
 
 
 def preset_path(name: str) -> Traversable:
     """The packaged file of preset ``name``; an unknown name lists the known ones."""
-    entry = _preset_dir().joinpath(name + _PRESET_SUFFIX)
+    entry = packaged_file("presets", name)
     if not entry.is_file():
         known = ", ".join(known_presets()) or "(none)"
         raise ConfigError([("", f"unknown hardware preset {name!r}; known: {known}")], source=name)

@@ -36,7 +36,6 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from enum import Enum
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,7 @@ import yaml
 
 from vitsim.hw_configs.atomic import atomic_output
 from vitsim.hw_configs.errors import ConfigError
-from vitsim.hw_configs.loader import build_validated
+from vitsim.hw_configs.loader import build_validated, packaged_file, packaged_names
 from vitsim.hw_configs.schema import (
     Buffer,
     Dram,
@@ -65,7 +64,7 @@ from vitsim.hw_configs.schema import (
 from vitsim.hw_configs.strict_yaml import load_strict, loads_strict
 
 if TYPE_CHECKING:
-    from importlib.abc import Traversable
+    pass
 
 __all__ = [
     "PeerBufferEnergy",
@@ -94,7 +93,6 @@ __all__ = [
     "write_peer",
 ]
 
-_PRESET_SUFFIX = ".yaml"
 
 
 class PeerKind(str, Enum):
@@ -398,16 +396,9 @@ _CLASSES: dict[PeerKind, type] = {PeerKind.SANGER: SangerConfig, PeerKind.SPATTE
 # --------------------------------------------------------------------------------------
 
 
-def _preset_dir() -> Traversable:
-    return resources.files("vitsim.hw_configs").joinpath("peers")
-
-
 def known_peers() -> tuple[str, ...]:
     """Names of the shipped peer presets, sorted (``hw_configs/peers/*.yaml``)."""
-    return tuple(sorted(
-        entry.name[: -len(_PRESET_SUFFIX)] for entry in _preset_dir().iterdir()
-        if entry.is_file() and entry.name.endswith(_PRESET_SUFFIX)
-    ))
+    return packaged_names("peers")
 
 
 def peer_from_dict(data: Any, *, source: str | None = None) -> PeerConfig:
@@ -438,7 +429,7 @@ def load_peer(name_or_path: str | os.PathLike[str]) -> PeerConfig:
     """Load a peer description: a shipped preset name (``"sanger"``) or a YAML path."""
     text = str(name_or_path)
     if not isinstance(name_or_path, os.PathLike) and text in known_peers():
-        entry = _preset_dir().joinpath(text + _PRESET_SUFFIX)
+        entry = packaged_file("peers", text)
         source = str(entry)
         return peer_from_dict(loads_strict(entry.read_text(encoding="utf-8"), source=source),
                               source=source)

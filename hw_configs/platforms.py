@@ -52,7 +52,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import Enum
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +59,7 @@ import yaml
 
 from vitsim.hw_configs.atomic import atomic_output
 from vitsim.hw_configs.errors import ConfigError, VitsimError
-from vitsim.hw_configs.loader import build_validated, plain_data
+from vitsim.hw_configs.loader import build_validated, packaged_file, packaged_names, plain_data
 from vitsim.hw_configs.schema import (
     FieldCheck,
     Validated,
@@ -73,7 +72,7 @@ from vitsim.hw_configs.schema import (
 from vitsim.hw_configs.strict_yaml import load_strict, loads_strict
 
 if TYPE_CHECKING:
-    from importlib.abc import Traversable
+    pass
 
 __all__ = [
     "AttentionMode",
@@ -271,22 +270,9 @@ class PlatformConfig(Validated):
 # Presets, loading, dumping
 # --------------------------------------------------------------------------------------
 
-_SUFFIX = ".yaml"
-
-
-def _platform_dir() -> Traversable:
-    return resources.files("vitsim.hw_configs").joinpath("platforms")
-
-
 def known_platforms() -> tuple[str, ...]:
     """Names of the shipped platform presets, sorted (``hw_configs/platforms/*.yaml``)."""
-    return tuple(
-        sorted(
-            entry.name[: -len(_SUFFIX)]
-            for entry in _platform_dir().iterdir()
-            if entry.is_file() and entry.name.endswith(_SUFFIX)
-        )
-    )
+    return packaged_names("platforms")
 
 
 def _looks_like_path(text: str) -> bool:
@@ -300,7 +286,7 @@ def load_platform(name_or_path: str | os.PathLike[str]) -> PlatformConfig:
         return platform_from_dict(load_strict(path), source=str(path))
     name = str(name_or_path)
     if name in known_platforms():
-        entry = _platform_dir().joinpath(name + _SUFFIX)
+        entry = packaged_file("platforms", name)
         source = str(entry)
         return platform_from_dict(
             loads_strict(entry.read_text(encoding="utf-8"), source=source), source=source
