@@ -185,7 +185,24 @@ def plain_data(value: Any) -> Any:
         }
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, tuple):
+        return [plain_data(v) for v in value]
     return value
+
+
+def yaml_document(data: Any, header: str, *, width: int = 80) -> str:
+    """``header`` (comment lines ending in a newline) then ``data`` as block-style YAML in
+    field order: the form every description vitsim writes takes."""
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False,
+                                   allow_unicode=True, width=width)
+
+
+def write_text_file(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write ``text`` to ``path`` atomically; return the path."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
 
 
 def to_dict(cfg: HardwareConfig) -> dict[str, Any]:
@@ -195,19 +212,13 @@ def to_dict(cfg: HardwareConfig) -> dict[str, Any]:
 
 def dump_hardware(cfg: HardwareConfig) -> str:
     """YAML text of ``cfg``; ``hardware_from_dict(loads_strict(text)) == cfg``."""
-    header = f"# vitsim hardware description {cfg.name!r}, written by dump_hardware\n"
-    body = yaml.safe_dump(
-        to_dict(cfg), sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
-    return header + body
+    return yaml_document(
+        to_dict(cfg), f"# vitsim hardware description {cfg.name!r}, written by dump_hardware\n")
 
 
 def write_hardware(cfg: HardwareConfig, path: str | os.PathLike[str]) -> Path:
     """Write :func:`dump_hardware` of ``cfg`` to ``path`` atomically; return the path."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        tmp.write_text(dump_hardware(cfg), encoding="utf-8")
-    return path
+    return write_text_file(dump_hardware(cfg), path)
 
 
 # --------------------------------------------------------------------------------------

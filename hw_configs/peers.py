@@ -39,11 +39,15 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from vitsim.hw_configs.atomic import atomic_output
 from vitsim.hw_configs.errors import ConfigError
-from vitsim.hw_configs.loader import build_validated, packaged_file, packaged_names
+from vitsim.hw_configs.loader import (
+    build_validated,
+    packaged_file,
+    packaged_names,
+    plain_data,
+    write_text_file,
+    yaml_document,
+)
 from vitsim.hw_configs.schema import (
     Buffer,
     Dram,
@@ -464,16 +468,6 @@ def load_spatten(name_or_path: str | os.PathLike[str] = "spatten") -> SpAttenCon
 # --------------------------------------------------------------------------------------
 
 
-def plain_data(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain_data(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) is not None}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, tuple):
-        return [plain_data(v) for v in value]
-    return value
-
 
 def peer_to_dict(cfg: PeerConfig) -> dict[str, Any]:
     """The config as nested plain dicts and lists (enums as their strings)."""
@@ -482,15 +476,10 @@ def peer_to_dict(cfg: PeerConfig) -> dict[str, Any]:
 
 def dump_peer(cfg: PeerConfig) -> str:
     """YAML text of ``cfg``; ``peer_from_dict(loads_strict(text)) == cfg``."""
-    header = f"# vitsim peer accelerator {cfg.name!r} ({cfg.kind.value}), written by dump_peer\n"
-    body = yaml.safe_dump(peer_to_dict(cfg), sort_keys=False, default_flow_style=False,
-                          allow_unicode=True)
-    return header + body
+    return yaml_document(peer_to_dict(cfg), f"# vitsim peer accelerator {cfg.name!r} "
+                         f"({cfg.kind.value}), written by dump_peer\n")
 
 
 def write_peer(cfg: PeerConfig, path: str | os.PathLike[str]) -> Path:
     """Write :func:`dump_peer` of ``cfg`` to ``path`` atomically; return the path."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        tmp.write_text(dump_peer(cfg), encoding="utf-8")
-    return path
+    return write_text_file(dump_peer(cfg), path)

@@ -55,11 +55,15 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from vitsim.hw_configs.atomic import atomic_output
 from vitsim.hw_configs.errors import ConfigError, VitsimError
-from vitsim.hw_configs.loader import build_validated, packaged_file, packaged_names, plain_data
+from vitsim.hw_configs.loader import (
+    build_validated,
+    packaged_file,
+    packaged_names,
+    plain_data,
+    write_text_file,
+    yaml_document,
+)
 from vitsim.hw_configs.schema import (
     FieldCheck,
     Validated,
@@ -318,16 +322,10 @@ def platform_to_dict(cfg: PlatformConfig) -> dict[str, Any]:
 
 def dump_platform(cfg: PlatformConfig) -> str:
     """YAML text of ``cfg``; ``platform_from_dict(loads_strict(text)) == cfg``."""
-    header = f"# vitsim platform description {cfg.name!r}, written by dump_platform\n"
-    body = yaml.safe_dump(
-        platform_to_dict(cfg), sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
-    return header + body
+    return yaml_document(platform_to_dict(cfg),
+                         f"# vitsim platform description {cfg.name!r}, written by dump_platform\n")
 
 
 def write_platform(cfg: PlatformConfig, path: str | os.PathLike[str]) -> Path:
     """Write :func:`dump_platform` of ``cfg`` to ``path`` atomically; return the path."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        tmp.write_text(dump_platform(cfg), encoding="utf-8")
-    return path
+    return write_text_file(dump_platform(cfg), path)

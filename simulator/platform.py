@@ -56,11 +56,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
 from vitsim.hw_configs.atomic import atomic_output, check_new_file
 from vitsim.hw_configs.errors import ConfigError, VitsimError
-from vitsim.hw_configs.loader import build_validated, plain_data
+from vitsim.hw_configs.loader import build_validated, plain_data, yaml_document
 from vitsim.hw_configs.platforms import AttentionMode, OpClass, PlatformConfig, Precision
 from vitsim.hw_configs.schema import (
     FieldCheck,
@@ -685,9 +684,7 @@ def dump_profile(profile: PlatformProfile) -> str:
     header = (f"# vitsim platform profile: {w.model}, batch {w.batch}, {w.attention_mode.value},"
               f" measured on {m.device} ({m.device_name}), torch {m.torch}, "
               f"{m.threads} threads\n")
-    body = yaml.safe_dump(profile_to_dict(profile), sort_keys=False, default_flow_style=False,
-                          allow_unicode=True, width=100)
-    return header + body
+    return yaml_document(profile_to_dict(profile), header, width=100)
 
 
 def write_profile(profile: PlatformProfile, path: str | os.PathLike[str]) -> Path:
