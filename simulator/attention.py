@@ -48,9 +48,10 @@ from vitsim.workloads.model_spec import BlockSpec
 _ROW_POLICY = {RowPolicy.GREEDY: GREEDY, RowPolicy.ROUND_ROBIN: ROUND_ROBIN}
 
 
-def index_bytes(n_values: int) -> int:
-    """Bytes of one index able to address ``n_values`` positions (1, 2 or 4)."""
-    return 1 if n_values <= 1 << 8 else 2 if n_values <= 1 << 16 else 4
+def index_bytes(n_values: int | np.ndarray) -> np.ndarray:
+    """Bytes of one index able to address ``n_values`` positions (1, 2 or 4), elementwise."""
+    return np.where(np.asarray(n_values) <= 1 << 8, 1,
+                    np.where(np.asarray(n_values) <= 1 << 16, 2, 4))
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,6 @@ def _split_lines(hw: HardwareConfig, dense_pairs: np.ndarray, sparse_nnz: np.nda
     lines = np.where(both, np.clip(lines, 1, n_lines - 1), lines)
     lines = np.where(has_dense & ~has_sparse, n_lines, lines)
     return np.where(~has_dense, 0, lines)
-
-
-def index_bytes_array(n_values: np.ndarray) -> np.ndarray:
-    """:func:`index_bytes` of every element."""
-    return np.where(n_values <= 1 << 8, 1, np.where(n_values <= 1 << 16, 2, 4))
 
 
 def heads_in_parallel(hw: HardwareConfig, block: BlockSpec) -> int:
@@ -242,7 +238,7 @@ def simulate_attention(
         scores = dense_pairs + sparse_nnz
         dense_macs_qk, dense_macs_sv = dense_pairs * d, dense_pairs * dv
         sparse_macs_qk, sparse_macs_sv = sparse_nnz * d, sparse_nnz * dv
-        row_pointer = np.repeat(index_bytes_array(block_max_row.astype(np.int64) + 1), h)
+        row_pointer = np.repeat(index_bytes(block_max_row.astype(np.int64) + 1), h)
         index_load = sparse_nnz * index_bytes(n_k) + n_q * row_pointer
 
     softmax_ops = scores
