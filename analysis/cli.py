@@ -165,29 +165,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from vitsim.analysis.frames import by_stage
     from vitsim.analysis.runs import summary_document, write_run_dir
     from vitsim.hw_configs.atomic import check_new_dir
-    from vitsim.hw_configs.loader import apply_overrides, load_hardware
     from vitsim.simulator.simulate import simulate
-    from vitsim.workloads.model_spec import get_spec
-    from vitsim.workloads.pipeline import trace_synthetic
-    from vitsim.workloads.trace import WorkloadTrace
 
-    hw = load_hardware(args.hw)
-    if args.set:
-        hw = apply_overrides(hw, args.set)
+    hw = cli_args.hardware_from_args(args)
     if args.out:
         check_new_dir(args.out)
-    if args.trace:
-        if args.sparsity is not None:
-            raise VitsimError("a trace has its own sparsity; drop --sparsity",
-                              source="--sparsity")
-        trace = WorkloadTrace.load(args.trace)
-        inputs = {"trace": args.trace}
-    else:
-        if args.sparsity is None:
-            raise VitsimError("required with --model", source="--sparsity")
-        trace = trace_synthetic(get_spec(args.model), sparsity=args.sparsity, seed=args.seed)
-        inputs = {"model": args.model, "sparsity": args.sparsity, "seed": args.seed,
-                  "source": "synthetic"}
+    trace, inputs = cli_args.workload_from_args(args)
     inputs.update(hw=args.hw, overrides=list(args.set))
     result = simulate(trace, hw)
     if args.out:

@@ -75,3 +75,32 @@ def emit_json(doc: Any) -> None:
     """One standard JSON document on stdout (non-finite numbers become null)."""
     json.dump(json_safe(doc), sys.stdout, indent=1, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def hardware_from_args(args: Any) -> Any:
+    """``--hw NAME|FILE`` with every ``--set KEY=VALUE`` applied."""
+    from vitsim.hw_configs.loader import apply_overrides, load_hardware
+
+    hw = load_hardware(args.hw)
+    return apply_overrides(hw, args.set) if args.set else hw
+
+
+def workload_from_args(args: Any) -> tuple[Any, dict[str, Any]]:
+    """The trace of ``--trace FILE`` or of ``--model NAME --sparsity S [--seed N]``
+    (synthetic), and the inputs that name it (for run records)."""
+    from vitsim.hw_configs.errors import VitsimError
+    from vitsim.workloads.model_spec import get_spec
+    from vitsim.workloads.pipeline import trace_synthetic
+    from vitsim.workloads.trace import WorkloadTrace
+
+    if args.trace:
+        if args.sparsity is not None:
+            raise VitsimError("a trace has its own sparsity; drop --sparsity",
+                              source="--sparsity")
+        return WorkloadTrace.load(args.trace), {"trace": args.trace}
+    if args.sparsity is None:
+        raise VitsimError("required with --model", source="--sparsity")
+    trace = trace_synthetic(get_spec(args.model), sparsity=args.sparsity, seed=args.seed)
+    return trace, {"model": args.model, "sparsity": args.sparsity, "seed": args.seed,
+                   "source": "synthetic"}
+

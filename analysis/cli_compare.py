@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from vitsim.analysis.cli_args import emit_json, nonnegative_int, positive_int, sparsity
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.cli_args import (
+    emit_json,
+    hardware_from_args,
+    nonnegative_int,
+    positive_int,
+    sparsity,
+    workload_from_args,
+)
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
@@ -46,23 +52,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from vitsim.analysis.compare import PAPER_BASELINES, compare
-    from vitsim.hw_configs.loader import apply_overrides, load_hardware
-    from vitsim.workloads.model_spec import get_spec
-    from vitsim.workloads.pipeline import trace_synthetic
-    from vitsim.workloads.trace import WorkloadTrace
 
-    hw = load_hardware(args.hw)
-    if args.set:
-        hw = apply_overrides(hw, args.set)
-    if args.trace:
-        if args.sparsity is not None:
-            raise VitsimError("a trace has its own sparsity; drop --sparsity",
-                              source="--sparsity")
-        trace = WorkloadTrace.load(args.trace)
-    else:
-        if args.sparsity is None:
-            raise VitsimError("required with --model", source="--sparsity")
-        trace = trace_synthetic(get_spec(args.model), sparsity=args.sparsity, seed=args.seed)
+    hw = hardware_from_args(args)
+    trace, _ = workload_from_args(args)
     baselines = args.baselines or list(PAPER_BASELINES.values())
     result, _, rows = compare(trace, hw, baselines, batch=args.batch,
                               normalise=not args.published)
@@ -122,13 +114,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         write_reproduction,
     )
     from vitsim.hw_configs.atomic import check_new_dir
-    from vitsim.hw_configs.loader import apply_overrides, load_hardware
 
     if args.out:
         check_new_dir(args.out)
-    hw = load_hardware(args.hw)
-    if args.set:
-        hw = apply_overrides(hw, args.set)
+    hw = hardware_from_args(args)
     rep = reproduce(hw=hw, models=tuple(args.models or PAPER_MODELS), sparsity=args.sparsity,
                     seed=args.seed, masks=dict(args.mask))
     if args.out:
