@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import HardwareConfig
-from vitsim.simulator.baseline import BaselineResult
+from vitsim.simulator.baselines.result import BaselineResult
 from vitsim.simulator.counts import STAGES
 from vitsim.simulator.results import SimulationResult
 from vitsim.workloads.trace import WorkloadTrace
@@ -152,8 +152,8 @@ def run_baseline(name: str, trace: WorkloadTrace, hw: HardwareConfig, *,
     run one image at a time, so ``batch`` applies to platforms only)."""
     from vitsim.hw_configs.peers import PeerKind, known_peers, load_peer
     from vitsim.hw_configs.platforms import known_platforms, load_platform
-    from vitsim.hw_configs.strict_yaml import load_strict
-    from vitsim.simulator import platform as plat
+    from vitsim.simulator import baselines as plat
+    from vitsim.strict_yaml import load_strict
 
     if name in known_peers():
         return _run_peer(load_peer(name), trace, hw if normalise else None)
@@ -177,8 +177,8 @@ def run_baseline(name: str, trace: WorkloadTrace, hw: HardwareConfig, *,
 
 def _run_peer(cfg, trace: WorkloadTrace, normalise_to: HardwareConfig | None) -> BaselineResult:
     from vitsim.hw_configs.peers import SangerConfig
-    from vitsim.simulator.sanger import simulate_sanger
-    from vitsim.simulator.spatten import simulate_spatten
+    from vitsim.simulator.peers.sanger import simulate_sanger
+    from vitsim.simulator.peers.spatten import simulate_spatten
 
     if isinstance(cfg, SangerConfig):
         return simulate_sanger(trace, cfg, normalise_to=normalise_to)

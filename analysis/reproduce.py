@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vitsim.analysis.cli_args import json_safe
+from vitsim.analysis.cli.args import json_safe
 from vitsim.analysis.compare import (
     PAPER_BASELINES,
     PAPER_MODELS,
@@ -32,8 +32,8 @@ from vitsim.analysis.compare import (
     comparison_rows,
     run_baseline,
 )
-from vitsim.hw_configs.atomic import atomic_output_dir
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.atomic import atomic_output_dir
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.loader import load_hardware
 from vitsim.hw_configs.schema import HardwareConfig
 from vitsim.workloads.model_spec import get_spec
@@ -214,7 +214,7 @@ def _figures(out: Path, rep: Reproduction) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from vitsim.analysis import figures
+    from vitsim.analysis.figures import charts as figures
 
     table = pd.DataFrame([r.as_dict() for r in rep.rows])
     for scope in SCOPES:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vitsim.analysis.frames import by_stage, stages_frame
-from vitsim.hw_configs.atomic import atomic_output_dir
+from vitsim.atomic import atomic_output_dir
 from vitsim.hw_configs.loader import dump_hardware
 from vitsim.simulator.results import SimulationResult
 

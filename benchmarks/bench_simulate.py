@@ -43,7 +43,7 @@ def main() -> None:
         print(f"{name} at 90%: median {statistics.median(times) * 1e3:.2f} ms per design point "
               f"(min {min(times) * 1e3:.2f} ms, {len(times)} points, "
               f"{trace.n_heads_total} heads)")
-    cmd = [sys.executable, "-m", "vitsim.analysis.cli", "simulate", "--hw", "vitcod",
+    cmd = [sys.executable, "-m", "vitsim", "simulate", "--hw", "vitcod",
            "--model", "deit-tiny", "--sparsity", "0.9", "--json"]
     for run in ("first", "second"):
         t = time.perf_counter()

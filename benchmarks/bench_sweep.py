@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vitsim.analysis.sweep_runner import load_results, run_sweep
-from vitsim.analysis.sweep_spec import expand_sweep, load_sweep
+from vitsim.analysis.sweeps.runner import load_results, run_sweep
+from vitsim.analysis.sweeps.spec import expand_sweep, load_sweep
 
 
 def _timed(label: str, **kwargs) -> float:

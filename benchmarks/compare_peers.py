@@ -5,7 +5,7 @@ latency and energy of
 
 - vitsim's ViTCoD (``simulate(trace, load_hardware("vitcod"))``),
 - Sanger and SpAtten at their published configurations and normalised to ViTCoD's MACs,
-  clock and bandwidth (``vitsim.simulator.sanger``, ``vitsim.simulator.spatten``),
+  clock and bandwidth (``vitsim.simulator.peers.sanger``, ``vitsim.simulator.peers.spatten``),
 
 end to end and for attention alone (stages encode, decode, qk, softmax, sv; the peers'
 mask prediction and top-k are in qk and softmax), with ViTCoD's speedup over each peer
@@ -29,9 +29,9 @@ import numpy as np
 from vitsim.hw_configs.loader import apply_overrides, load_hardware
 from vitsim.hw_configs.peers import load_sanger, load_spatten
 from vitsim.simulator.counts import STAGES
-from vitsim.simulator.sanger import simulate_sanger
+from vitsim.simulator.peers.sanger import simulate_sanger
+from vitsim.simulator.peers.spatten import simulate_spatten
 from vitsim.simulator.simulate import simulate
-from vitsim.simulator.spatten import simulate_spatten
 from vitsim.workloads.model_spec import get_spec
 from vitsim.workloads.pipeline import trace_synthetic
 

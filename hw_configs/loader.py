@@ -3,7 +3,7 @@
 - :func:`load_hardware` takes a shipped preset name (``vitcod``) or a path to a YAML file.
 - :func:`hardware_from_dict` validates a parsed mapping; every problem in it (unknown or
   missing keys, wrong types, bad enum values, impossible numbers) is reported at once in one
-  :class:`~vitsim.hw_configs.errors.ConfigError` with key paths such as
+  :class:`~vitsim.errors.ConfigError` with key paths such as
   ``engines.sparse.row_polcy: unknown key; allowed: enabled, row_policy``.
 - :func:`dump_hardware` writes YAML that loads back to an equal config.
 - :func:`apply_overrides` changes a config by dotted key paths
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import ConfigError
+from vitsim.atomic import atomic_output
+from vitsim.errors import ConfigError
 from vitsim.hw_configs.schema import (
     HardwareConfig,
     check_fields,
@@ -32,7 +32,7 @@ from vitsim.hw_configs.schema import (
     section_fields,
     section_type,
 )
-from vitsim.hw_configs.strict_yaml import check_keys, load_strict, loads_strict
+from vitsim.strict_yaml import check_keys, load_strict, loads_strict
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -58,29 +58,41 @@ _PRESET_SUFFIX = ".yaml"
 # --------------------------------------------------------------------------------------
 
 
-def packaged_names(folder: str) -> tuple[str, ...]:
-    """Names (without ``.yaml``) of the YAML files shipped in ``vitsim.hw_configs/<folder>``
-    (``presets``, ``platforms``, ``peers``), sorted."""
+# The shipped YAML lives under ``hw_configs/presets/<kind>/``, one folder per kind.
+PRESET_KINDS = ("accelerators", "platforms", "peers")
+
+
+def _preset_folder(kind: str) -> Traversable:
+    if kind not in PRESET_KINDS:
+        raise ValueError(f"unknown preset kind {kind!r}; allowed: {', '.join(PRESET_KINDS)}")
+    return resources.files("vitsim.hw_configs").joinpath("presets").joinpath(kind)
+
+
+def packaged_names(kind: str) -> tuple[str, ...]:
+    """Names (without ``.yaml``) of the shipped presets of ``kind`` (``accelerators``,
+    ``platforms``, ``peers``: ``hw_configs/presets/<kind>/*.yaml``), sorted."""
     return tuple(sorted(
         entry.name[: -len(_PRESET_SUFFIX)]
-        for entry in resources.files("vitsim.hw_configs").joinpath(folder).iterdir()
+        for entry in _preset_folder(kind).iterdir()
         if entry.is_file() and entry.name.endswith(_PRESET_SUFFIX)
     ))
 
 
-def packaged_file(folder: str, name: str) -> Traversable:
-    """The shipped YAML file ``name`` in ``vitsim.hw_configs/<folder>`` (may not exist)."""
-    return resources.files("vitsim.hw_configs").joinpath(folder).joinpath(name + _PRESET_SUFFIX)
+def packaged_file(kind: str, name: str) -> Traversable:
+    """The shipped preset ``name`` of ``kind`` (``hw_configs/presets/<kind>/<name>.yaml``;
+    may not exist)."""
+    return _preset_folder(kind).joinpath(name + _PRESET_SUFFIX)
 
 
 def known_presets() -> tuple[str, ...]:
-    """Names of the shipped hardware presets, sorted (``hw_configs/presets/*.yaml``)."""
-    return packaged_names("presets")
+    """Names of the shipped accelerator presets, sorted
+    (``hw_configs/presets/accelerators/*.yaml``)."""
+    return packaged_names("accelerators")
 
 
 def preset_path(name: str) -> Traversable:
     """The packaged file of preset ``name``; an unknown name lists the known ones."""
-    entry = packaged_file("presets", name)
+    entry = packaged_file("accelerators", name)
     if not entry.is_file():
         known = ", ".join(known_presets()) or "(none)"
         raise ConfigError([("", f"unknown hardware preset {name!r}; known: {known}")], source=name)

@@ -2,7 +2,7 @@
 
 A peer description says what the peer chip *is* (its arrays, precisions, pruning or mask
 prediction knobs, buffers, DRAM link, per-action energies) at its **published**
-configuration. :mod:`vitsim.simulator.sanger` and :mod:`vitsim.simulator.spatten` run a
+configuration. :mod:`vitsim.simulator.peers.sanger` and :mod:`vitsim.simulator.peers.spatten` run a
 workload on it, either as published or normalised to the design under comparison.
 
 The YAML files are read exactly as the hardware descriptions are
@@ -39,7 +39,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vitsim.hw_configs.errors import ConfigError
+from vitsim.errors import ConfigError
 from vitsim.hw_configs.loader import (
     build_validated,
     packaged_file,
@@ -65,7 +65,7 @@ from vitsim.hw_configs.schema import (
     show_value,
     str_field,
 )
-from vitsim.hw_configs.strict_yaml import load_strict, loads_strict
+from vitsim.strict_yaml import load_strict, loads_strict
 
 if TYPE_CHECKING:
     pass
@@ -401,7 +401,7 @@ _CLASSES: dict[PeerKind, type] = {PeerKind.SANGER: SangerConfig, PeerKind.SPATTE
 
 
 def known_peers() -> tuple[str, ...]:
-    """Names of the shipped peer presets, sorted (``hw_configs/peers/*.yaml``)."""
+    """Names of the shipped peer presets, sorted (``hw_configs/presets/peers/*.yaml``)."""
     return packaged_names("peers")
 
 

@@ -4,11 +4,11 @@ A :class:`PlatformConfig` says what a general-purpose platform *is* (peak comput
 precision, DRAM bandwidth, power) and how well a framework's kernels use it (achievable
 efficiency per operator class, per-kernel launch overhead, and whether a fixed sparse
 attention mask runs as dense attention + mask or as sparse kernels). The model that prices a
-ViT's operators on it is :mod:`vitsim.simulator.platform`.
+ViT's operators on it is :mod:`vitsim.simulator.baselines`.
 
-Shipped presets live in ``hw_configs/platforms/*.yaml``; every constant there cites its source
-(datasheet or whitepaper) in a comment, and every efficiency factor is labelled an assumption
-with its reasoning. They are never fitted to a paper's speedup.
+Shipped presets live in ``hw_configs/presets/platforms/*.yaml``; every constant there cites
+its source (datasheet or whitepaper) in a comment, and every efficiency factor is labelled an
+assumption with its reasoning. They are never fitted to a paper's speedup.
 
 Loading is as strict as the accelerator descriptions (:mod:`vitsim.hw_configs.loader`):
 duplicate and unknown keys (naming the allowed ones), missing keys, wrong types, bad enum
@@ -55,7 +55,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vitsim.hw_configs.errors import ConfigError, VitsimError
+from vitsim.errors import ConfigError, VitsimError
 from vitsim.hw_configs.loader import (
     build_validated,
     packaged_file,
@@ -73,7 +73,7 @@ from vitsim.hw_configs.schema import (
     pos_float_field,
     str_field,
 )
-from vitsim.hw_configs.strict_yaml import load_strict, loads_strict
+from vitsim.strict_yaml import load_strict, loads_strict
 
 if TYPE_CHECKING:
     pass
@@ -275,7 +275,7 @@ class PlatformConfig(Validated):
 # --------------------------------------------------------------------------------------
 
 def known_platforms() -> tuple[str, ...]:
-    """Names of the shipped platform presets, sorted (``hw_configs/platforms/*.yaml``)."""
+    """Names of the shipped platform presets, sorted (``hw_configs/presets/platforms/*.yaml``)."""
     return packaged_names("platforms")
 
 

@@ -72,7 +72,7 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from vitsim.hw_configs.errors import ConfigError
+from vitsim.errors import ConfigError
 
 # --------------------------------------------------------------------------------------
 # Closed vocabularies

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 
 
 def default_latent_heads(n_heads: int) -> int:

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from vitsim.analysis.progress import ProgressBar
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.models.attention import HeadMoments, MaskedAttention, attention_modules
 from vitsim.models.zoo import model_spec
+from vitsim.progress import ProgressBar
 from vitsim.workloads.attention_maps import save_attention_maps
 
 

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.atomic import atomic_output
+from vitsim.errors import VitsimError
 from vitsim.models.attention import codec_latent_heads, get_masks, restore_codecs, set_masks
 from vitsim.models.zoo import build_model, model_spec, resolve_device
 from vitsim.workloads.model_spec import ModelSpec, spec_from_dict

@@ -28,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -39,8 +39,8 @@ import torch
 import yaml
 from torch import nn
 
-from vitsim.hw_configs.atomic import atomic_output_dir
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.atomic import atomic_output_dir
+from vitsim.errors import VitsimError
 from vitsim.models.attention import set_codecs, set_masks
 from vitsim.models.capture import capture_attention, fit_codecs, save_maps
 from vitsim.models.checkpoint import save_checkpoint
@@ -53,9 +53,9 @@ from vitsim.workloads.trace import WorkloadTrace, build_trace
 
 log = logging.getLogger(__name__)
 
-# Stages of the attention itself in the simulator's stage table (the rest are linear layers
-# and vector ops, which pruning the attention does not change).
-ATTENTION_STAGES = ("encode", "decode", "qk", "softmax", "sv")
+# simulate_trace(trace, hardware preset name) -> its summary (total_cycles, attention_cycles,
+# latency_ms, energy_mj, ...); brought by the caller, so that models never imports the simulator.
+SimulateTrace = Callable[[WorkloadTrace, str], Mapping[str, Any]]
 
 # Training recipes of the demo. Chosen without the held-out split: the fine-tuning peak rate
 # on a validation quarter of the training split (seed 0; mean validation accuracy over 90 and
@@ -166,22 +166,6 @@ def _finetune_variant(cfg: DemoConfig, dense: nn.Module, masks: PrunedMasks | No
     return model
 
 
-def _simulate(trace: WorkloadTrace, hardware: str) -> dict[str, Any]:
-    from vitsim.hw_configs.loader import load_hardware
-    from vitsim.simulator.counts import STAGES
-    from vitsim.simulator.simulate import simulate
-
-    result = simulate(trace, load_hardware(hardware))
-    stage_names = np.array(STAGES)[result.stages.stage]
-    attention = np.isin(stage_names, ATTENTION_STAGES)
-    t = result.totals
-    return {"hardware": hardware, "total_cycles": float(t.total_cycles),
-            "attention_cycles": float(result.stages["total_cycles"][attention].sum()),
-            "latency_ms": float(t.latency_ms), "energy_mj": float(t.energy_mj),
-            "macs": int(t.macs), "dram_bytes": int(t.dram_bytes),
-            "mac_utilization": float(t.mac_utilization)}
-
-
 def _trace_summary(trace: WorkloadTrace) -> dict[str, Any]:
     at = trace.attention
     return {"kept_density": trace.kept_density(), "n_tokens": trace.spec.n_tokens,
@@ -200,30 +184,37 @@ def _tag(sparsity: float) -> str:
 # ------------------------------------------------------------------------------ the run
 
 
-def run_demo(cfg: DemoConfig, out_dir: str | Path | None = None, *,
-             device: str | torch.device | None = None, progress: bool = False) -> DemoResult:
+def run_demo(cfg: DemoConfig, simulate_trace: SimulateTrace, out_dir: str | Path | None = None,
+             *, device: str | torch.device | None = None, progress: bool = False
+             ) -> DemoResult:
     """Run the demo; with ``out_dir`` (absent or empty) write its files there:
 
     ``model.yaml`` (the spec: ``vitsim trace --maps maps.npz --model model.yaml`` works),
     ``dense.pt``, ``maps.npz``, ``masks_s<S>.npz`` (kept convention), ``finetuned_s<S>.pt``,
     ``finetuned_ae_s<S>.pt``, ``trace_s<S>.npz`` (the traced sparsity), ``results.json`` and
     ``run.json`` (inputs, seeds, versions). Files appear only when the whole run succeeds.
+
+    ``simulate_trace(trace, hardware)`` simulates a trace on the named accelerator and returns
+    its summary (``total_cycles`` and ``attention_cycles`` at least); the demo trains, prunes
+    and traces, and the caller (``vitsim codesign-demo``) brings the simulator, so this
+    package never imports it.
     """
     if out_dir is None:
         work = Path(tempfile.mkdtemp(prefix=".vitsim-demo."))
         try:
-            return _run_in(cfg, work, resolve_device(device), progress)
+            return _run_in(cfg, work, resolve_device(device), progress, simulate_trace)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     with atomic_output_dir(out_dir) as work:
-        result = _run_in(cfg, work, resolve_device(device), progress)
+        result = _run_in(cfg, work, resolve_device(device), progress, simulate_trace)
         _write_json(work / "run.json", {"argv": sys.argv, "config": cfg.to_dict(),
                                         "device": str(resolve_device(device)),
                                         "versions": _versions()})
     return result
 
 
-def _run_in(cfg: DemoConfig, work: Path, device: torch.device, progress: bool) -> DemoResult:
+def _run_in(cfg: DemoConfig, work: Path, device: torch.device, progress: bool,
+            simulate_trace: SimulateTrace) -> DemoResult:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     spec = cfg.spec()
@@ -275,7 +266,8 @@ def _run_in(cfg: DemoConfig, work: Path, device: torch.device, progress: bool) -
     timings["prune_and_finetune"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    result.trace, result.simulation = _trace_and_simulate(cfg, spec, traced_masks, work)
+    result.trace, result.simulation = _trace_and_simulate(cfg, spec, traced_masks, work,
+                                                                simulate_trace)
     timings["trace_and_simulate"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
     result.timings_s = timings
@@ -284,7 +276,8 @@ def _run_in(cfg: DemoConfig, work: Path, device: torch.device, progress: bool) -
 
 
 def _trace_and_simulate(cfg: DemoConfig, spec: ModelSpec, masks: PrunedMasks | None,
-                        work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+                        work: Path, simulate_trace: SimulateTrace
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Trace the fixed masks of the traced sparsity and simulate them and the dense model."""
     kept: Sequence[np.ndarray]
     if masks is None:
@@ -300,8 +293,8 @@ def _trace_and_simulate(cfg: DemoConfig, spec: ModelSpec, masks: PrunedMasks | N
     dense_kept = [np.ones((b.n_heads, b.n_q_tokens, b.n_k_tokens), dtype=bool)
                   for b in spec.blocks]
     dense_trace = build_trace(spec, dense_kept, meta={"source": {"kind": "dense"}})
-    sparse_sim = _simulate(trace, cfg.hardware)
-    dense_sim = _simulate(dense_trace, cfg.hardware)
+    sparse_sim = dict(simulate_trace(trace, cfg.hardware))
+    dense_sim = dict(simulate_trace(dense_trace, cfg.hardware))
     simulation = {"sparse": sparse_sim, "dense": dense_sim,
                   "speedup_total": dense_sim["total_cycles"] / sparse_sim["total_cycles"],
                   "speedup_attention": (dense_sim["attention_cycles"]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 
 DIGITS_SIDE = 8  # pixels of the original images
 DIGITS_MAX = 16.0  # their grey levels are 0..16

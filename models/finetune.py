@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vitsim.analysis.progress import ProgressBar
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.models.attention import reconstruction_loss
 from vitsim.models.checkpoint import save_checkpoint
+from vitsim.progress import ProgressBar
 
 
 @dataclass(frozen=True)

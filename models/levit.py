@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.models.attention import MaskedAttention
 from vitsim.workloads.model_spec import BlockKind, BlockSpec, ModelSpec
 

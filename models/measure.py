@@ -1,6 +1,7 @@
 """Measured mode: time the platform baseline's operators with real torch ops on this machine.
 
-The operators are exactly those of :func:`vitsim.simulator.platform.platform_operators`
+The operators are exactly those of
+:func:`vitsim.simulator.baselines.operators.platform_operators`, handed in by the caller
 (same names, same order, same shapes), run as one forward pass with the data flowing from
 op to op as in a timm-style PyTorch ViT, with separate weights for every block, so caches
 hold what they would hold in a real forward pass. Each op is timed on its own (CUDA is
@@ -8,9 +9,10 @@ synchronised before and after it); each pass is repeated, and an operator's time
 median over the timed passes. A second loop times whole passes without per-operator
 synchronisation (``timing.forward_ms``), which shows what per-op timing adds.
 
-The result is a :class:`~vitsim.simulator.platform.PlatformProfile`, written as YAML by
-:func:`vitsim.simulator.platform.write_profile` and turned into a MEASURED
-``BaselineResult`` by :func:`vitsim.simulator.platform.measured`.
+The result is plain timings (:class:`OperatorTimings`); ``vitsim baseline measure`` makes a
+:class:`~vitsim.simulator.baselines.profile.PlatformProfile` of them
+(:func:`~vitsim.simulator.baselines.profile.profile_from_timings`), so this module needs
+nothing of the simulator (it imports only torch, ``vitsim.workloads`` and the root ground).
 
 Only ``dense_masked`` attention is measured: it is what frameworks run for a fixed mask.
 torch's sparse CSR support covers batched SDDMM but not batched SpMM or a CSR softmax, so a
@@ -19,36 +21,26 @@ torch's sparse CSR support covers batched SDDMM but not batched SpMM or a CSR so
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import os
 import platform as host_platform
-import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from vitsim.hw_configs.errors import VitsimError
-from vitsim.hw_configs.platforms import AttentionMode, Precision
-from vitsim.simulator.platform import (
-    PlatformOp,
-    PlatformProfile,
-    ProfileMachine,
-    ProfileOperator,
-    ProfileTiming,
-    ProfileWorkload,
-    platform_operators,
-)
-from vitsim.workloads.model_spec import ModelSpec
+from vitsim.errors import VitsimError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["cpu_model_name", "machine_info", "measure_platform"]
+__all__ = ["OperatorTimings", "cpu_model_name", "load_average", "machine_info", "time_operators"]
 
-_DTYPES = {Precision.FP32: torch.float32, Precision.FP16: torch.float16}
+# Precision names of the platform schema (hw_configs.platforms.Precision values).
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 # Weights are drawn N(0, WEIGHT_STD^2) so activations stay finite over deep models (the
 # values do not change any kernel's time; finite ones avoid NaN/denormal paths).
 WEIGHT_STD = 0.02
@@ -66,18 +58,18 @@ def cpu_model_name() -> str:
     return host_platform.processor() or host_platform.machine() or "unknown"
 
 
-def machine_info(device: str, *, load_average_1min: float | None = None) -> ProfileMachine:
+def machine_info(device: str, *, load_average_1min: float | None = None) -> dict[str, Any]:
+    """The fields of a profile's ``machine`` section for ``device`` on this host."""
     cpu = cpu_model_name()
     name = torch.cuda.get_device_name() if device == "cuda" else cpu
-    return ProfileMachine(
-        device=device, device_name=name, cpu_model=cpu, logical_cpus=os.cpu_count() or 1,
-        os=host_platform.platform(), python=host_platform.python_version(),
-        torch=str(torch.__version__), threads=torch.get_num_threads(),
-        load_average_1min=load_average_1min,
-    )
+    return {"device": device, "device_name": name, "cpu_model": cpu,
+            "logical_cpus": os.cpu_count() or 1, "os": host_platform.platform(),
+            "python": host_platform.python_version(), "torch": str(torch.__version__),
+            "threads": torch.get_num_threads(), "load_average_1min": load_average_1min}
 
 
-def _load_average() -> float | None:
+def load_average() -> float | None:
+    """The host's load average over the last minute, or None where the OS has none."""
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # not on this OS
@@ -87,7 +79,7 @@ def _load_average() -> float | None:
 class _Runner:
     """The op list as closures over one environment of named activations and weights."""
 
-    def __init__(self, ops: tuple[PlatformOp, ...], device: torch.device,
+    def __init__(self, ops: Sequence[Any], device: torch.device,
                  dtype: torch.dtype, generator: torch.Generator) -> None:
         self.device, self.dtype, self.gen = device, dtype, generator
         self.env: dict[str, torch.Tensor] = {}
@@ -107,7 +99,7 @@ class _Runner:
         self.env.clear()
         self.env["image"] = self.image
 
-    def _compile(self, op: PlatformOp) -> Callable[[], None]:
+    def _compile(self, op: Any) -> Callable[[], None]:
         env, d = self.env, op.dims_dict
         ins, outs = op.inputs, op.outputs
         kind = op.kind
@@ -204,39 +196,42 @@ def _sync(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def measure_platform(
-    spec: ModelSpec,
+@dataclass(frozen=True)
+class OperatorTimings:
+    """Times of one op list: per operator its samples over the timed passes (ns), the whole
+    passes without per-operator synchronisation (ns), and the machine (``machine_info``)."""
+
+    samples_ns: tuple[tuple[int, ...], ...]
+    forward_ns: tuple[int, ...]
+    machine: dict[str, Any]
+
+
+def time_operators(
+    ops: Sequence[Any],
     *,
     device: str = "cpu",
-    batch: int = 1,
+    precision: str = "fp32",
     repeats: int = 20,
     warmup: int = 3,
-    sparsity: float = 0.0,
-    attention_mode: AttentionMode | str = AttentionMode.DENSE_MASKED,
-    precision: Precision | str = Precision.FP32,
     threads: int | None = None,
     seed: int = 0,
-) -> PlatformProfile:
-    """Time every operator of one forward pass of ``spec`` on this machine.
+) -> OperatorTimings:
+    """Time every operator of ``ops`` (a platform operator list, in execution order, starting
+    with the stem convolution) as one forward pass on this machine.
 
     Parameters
     ----------
     device
         ``cpu`` or ``cuda``.
-    batch, sparsity, attention_mode, precision
-        As for :func:`vitsim.simulator.platform.platform_operators`; only ``dense_masked``.
+    precision
+        ``fp32`` or ``fp16``: the dtype of weights and activations.
     repeats, warmup
-        Timed and untimed passes; an operator's time is its median over the timed passes.
+        Timed and untimed passes.
     threads
         ``torch.set_num_threads(threads)`` first; None keeps torch's default.
     seed
         Seeds the weights and the random fixed mask (their values do not change timing).
     """
-    mode = AttentionMode(attention_mode)
-    if mode is not AttentionMode.DENSE_MASKED:
-        raise VitsimError("measured mode runs what frameworks run for a fixed mask "
-                          "(dense_masked); torch has no batched sparse attention path to time",
-                          source="--attention")
     if device not in ("cpu", "cuda"):
         raise VitsimError(f"unknown device {device!r}; allowed: cpu, cuda", source="--device")
     if device == "cuda" and not torch.cuda.is_available():
@@ -244,14 +239,12 @@ def measure_platform(
                           source="--device")
     if repeats < 1 or warmup < 0:
         raise VitsimError("repeats must be >= 1 and warmup >= 0", source="--repeats")
-    if not 0.0 <= sparsity < 1.0:
-        raise VitsimError(f"must be in [0, 1), got {sparsity}", source="--sparsity")
-    precision = Precision(precision)
+    if precision not in _DTYPES:
+        raise VitsimError(f"unknown precision {precision!r}; allowed: {', '.join(_DTYPES)}",
+                          source="precision")
     if threads is not None:
         torch.set_num_threads(threads)
-    ops = platform_operators(spec, batch=batch, attention_mode=mode,
-                             kept_density=1.0 - sparsity, precision=precision)
-    load = _load_average()
+    load = load_average()
     if load is not None and load > 0.5 * (os.cpu_count() or 1):
         log.warning("load average %.2f on %d CPUs: other work competes for the cores and "
                     "inflates the times", load, os.cpu_count() or 1)
@@ -280,23 +273,6 @@ def measure_platform(
                 step()
             sync()
             forward_ns.append(clock() - t0)
-    operators = tuple(
-        ProfileOperator(name=op.name, stage=op.stage, block=op.block,
-                        median_ms=statistics.median(s) / 1e6, min_ms=min(s) / 1e6)
-        for op, s in zip(ops, samples, strict=True)
-    )
-    workload = ProfileWorkload(model=spec.name, model_spec=spec.to_dict(), batch=batch,
-                               attention_mode=mode, sparsity=float(sparsity),
-                               precision=precision)
-    timing = ProfileTiming(
-        warmup=warmup, repeats=repeats, statistic="median",
-        forward_ms=statistics.median(forward_ns) / 1e6,
-        created_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    )
-    profile = PlatformProfile(machine=machine_info(device, load_average_1min=load),
-                              workload=workload, timing=timing, operators=operators)
-    log.info("measured %s on %s: %.3f ms per-op sum, %.3f ms forward", spec.name,
-             profile.machine.device_name, profile.latency_ms, timing.forward_ms)
-    return profile
-
-
+    return OperatorTimings(samples_ns=tuple(tuple(x) for x in samples),
+                           forward_ns=tuple(forward_ns),
+                           machine=machine_info(device, load_average_1min=load))

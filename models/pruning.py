@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.atomic import atomic_output
+from vitsim.errors import VitsimError
 from vitsim.workloads.masks import MaskConvention, load_masks
 from vitsim.workloads.model_spec import ModelSpec
 from vitsim.workloads.prune import PruneMethod, PruningPolicy, search_info_cutoff

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.models.attention import MaskedAttention
 from vitsim.workloads.model_spec import BlockSpec, ModelSpec
 

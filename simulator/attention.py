@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import AllocationPolicy, HardwareConfig, RowPolicy
 from vitsim.simulator.dense_engine import dense_gemm
 from vitsim.simulator.kernels import (

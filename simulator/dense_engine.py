@@ -21,7 +21,7 @@ import math
 import operator
 from dataclasses import dataclass
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import Dataflow, DenseEngineKind, HardwareConfig
 
 __all__ = [

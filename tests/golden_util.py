@@ -14,11 +14,19 @@ from vitsim.analysis.runs import versions
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def preset_hashes(*folders: str) -> dict[str, str]:
-    """sha256 of every YAML preset under ``folders`` (relative to the repository root)."""
-    return {str(p.relative_to(ROOT / "hw_configs")) if len(folders) > 1 else p.name:
+# The golden files name each preset as the layout did when they were made
+# (``presets/`` for accelerators, ``platforms/``, ``peers/``); the presets now live in
+# ``hw_configs/presets/<kind>/``. The keys change at the next reviewed regeneration.
+_GOLDEN_KEY_FOLDER = {"accelerators": "presets", "platforms": "platforms", "peers": "peers"}
+
+
+def preset_hashes(*kinds: str) -> dict[str, str]:
+    """sha256 of every shipped YAML preset of ``kinds`` (``accelerators``, ``platforms``,
+    ``peers``), keyed by file name (one kind) or ``<folder>/<file name>`` (several)."""
+    return {f"{_GOLDEN_KEY_FOLDER[kind]}/{p.name}" if len(kinds) > 1 else p.name:
             hashlib.sha256(p.read_bytes()).hexdigest()
-            for folder in folders for p in sorted((ROOT / folder).glob("*.yaml"))}
+            for kind in kinds
+            for p in sorted((ROOT / "hw_configs" / "presets" / kind).glob("*.yaml"))}
 
 
 def git(*args: str) -> str:

@@ -197,7 +197,7 @@ def test_gemm_bad_array_exits_2(capsys):
 
 def test_validate_preset_prints_yaml(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    rc, out, err = run(capsys, "validate", "hw_configs/presets/vitcod.yaml")
+    rc, out, err = run(capsys, "validate", "hw_configs/presets/accelerators/vitcod.yaml")
     assert rc == 0, err
     assert hardware_from_dict(yaml.safe_load(out)) == load_hardware("vitcod")
 

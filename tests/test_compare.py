@@ -32,9 +32,9 @@ from vitsim.analysis.compare import (
     run_baseline,
 )
 from vitsim.analysis.reproduce import reproduce, write_reproduction
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.loader import load_hardware
-from vitsim.simulator.baseline import BaselineKind, BaselineResult, OperatorTime
+from vitsim.simulator.baselines.result import BaselineKind, BaselineResult, OperatorTime
 from vitsim.simulator.counts import STAGES
 from vitsim.simulator.simulate import simulate
 from vitsim.workloads.model_spec import get_spec
@@ -43,7 +43,7 @@ from vitsim.workloads.pipeline import trace_synthetic
 GOLDEN = Path(__file__).resolve().parent / "golden" / "speedups.json"
 REGENERATE = "pytest tests/test_compare.py --update-golden"
 REL = 1e-6  # ratios of float sums: reproducible to far better than this on one platform
-PRESET_FOLDERS = ("hw_configs/presets", "hw_configs/platforms", "hw_configs/peers")
+PRESET_FOLDERS = ("accelerators", "platforms", "peers")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.loader import apply_overrides, load_hardware
 from vitsim.hw_configs.schema import Dataflow
 from vitsim.simulator.dense_engine import (

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vitsim.analysis import figures
-from vitsim.analysis.pareto import pareto_mask
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.figures import charts as figures
+from vitsim.analysis.sweeps.pareto import pareto_mask
+from vitsim.errors import VitsimError
 
 
 def assert_drawn(path: Path) -> None:
@@ -200,7 +200,7 @@ def test_pareto_scatter(sweep_table, tmp_path: Path) -> None:
 
 
 def test_mask_before_and_after_polarization(trace, tmp_path: Path) -> None:
-    from vitsim.analysis.plots import plot_mask
+    from vitsim.analysis.figures.masks import plot_mask
 
     save(plot_mask(trace, 2, 0), tmp_path, "mask")
 

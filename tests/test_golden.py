@@ -76,7 +76,7 @@ def _numbers(case: dict[str, Any], cache: dict, request: pytest.FixtureRequest) 
 
 
 def _preset_hashes() -> dict[str, str]:
-    return preset_hashes("hw_configs/presets")
+    return preset_hashes("accelerators")
 
 
 def _provenance() -> dict[str, Any]:
@@ -130,8 +130,8 @@ def test_presets_unchanged_since_golden(golden):
     changed = sorted(name for name in recorded.keys() | now.keys()
                      if recorded.get(name) != now.get(name))
     assert not changed, (
-        f"hw_configs/presets/{{{', '.join(changed)}}} changed (or were added or removed) "
-        f"since tests/golden/simulator.json was made; {REVIEW}")
+        f"hw_configs/presets/accelerators/{{{', '.join(changed)}}} changed (or were added or "
+        f"removed) since tests/golden/simulator.json was made; {REVIEW}")
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vitsim.hw_configs.errors import ConfigError, VitsimError
+from vitsim.errors import ConfigError, VitsimError
 from vitsim.hw_configs.loader import (
     apply_overrides,
     dump_hardware,
@@ -35,7 +35,7 @@ from vitsim.hw_configs.schema import (
     HardwareConfig,
     MacArray,
 )
-from vitsim.hw_configs.strict_yaml import loads_strict
+from vitsim.strict_yaml import loads_strict
 
 PRESETS = known_presets()
 
@@ -159,7 +159,7 @@ def test_every_preset_constant_has_a_comment(name):
     """Each value line, or one of the sections enclosing it, cites where it comes from."""
     text = (
         resources.files("vitsim.hw_configs")
-        .joinpath("presets")
+        .joinpath("presets", "accelerators")
         .joinpath(f"{name}.yaml")
         .read_text()
     )
@@ -267,7 +267,8 @@ def test_unknown_key_names_the_path_and_the_allowed_keys(tmp_path):
 
 
 def test_duplicate_key(tmp_path):
-    text = (Path(__file__).parents[1] / "hw_configs" / "presets" / "vitcod.yaml").read_text()
+    text = (Path(__file__).parents[1] / "hw_configs" / "presets" / "accelerators"
+            / "vitcod.yaml").read_text()
     text = text.replace("clock_mhz: 500", "clock_mhz: 500\nclock_mhz: 400", 1)
     path = _write(tmp_path, text)
     err = _load_error(path)
@@ -561,7 +562,7 @@ def test_overriding_every_energy_by_a_factor_scales_them():
 
 
 def test_atomic_output_dir_appears_whole_or_not_at_all(tmp_path):
-    from vitsim.hw_configs.atomic import atomic_output_dir
+    from vitsim.atomic import atomic_output_dir
 
     out = tmp_path / "run"
     with pytest.raises(RuntimeError), atomic_output_dir(out) as tmp:

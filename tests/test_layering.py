@@ -1,8 +1,19 @@
-"""The layering contract: the core packages never import torch, pandas or matplotlib.
+"""The layering contract, checked on the source (every import statement, including ones
+inside functions).
+
+The layers, bottom up (``vitsim`` is the root package: the ground every layer may use):
+
+- ``vitsim`` (errors, atomic files, strict YAML, progress bar): imports no subpackage;
+- ``workloads`` (numpy): only the ground;
+- ``hw_configs`` (YAML schemas): only the ground;
+- ``simulator``: the ground, ``workloads``, ``hw_configs``; never ``analysis`` or ``models``;
+- ``models`` (torch): only ``workloads`` and the ground;
+- ``analysis`` (pandas, matplotlib, the CLI): everything but ``models``, which only the CLI's
+  command modules may import, inside the command functions;
+- nothing outside ``analysis`` imports ``analysis``.
 
 ``simulator``, ``workloads`` and ``hw_configs`` must run where only numpy, numba and pyyaml
-are installed; only ``models`` imports torch and only ``analysis`` builds DataFrames and
-figures. Checked on the source (every import statement, including ones inside functions).
+are installed: they never import torch, pandas or matplotlib.
 """
 
 from __future__ import annotations
@@ -13,15 +24,29 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ("simulator", "workloads", "hw_configs")
+SUBPACKAGES = ("workloads", "hw_configs", "simulator", "models", "analysis")
+HEAVY = {"torch", "pandas", "matplotlib", "dask", "distributed", "pyarrow", "sklearn"}
+
+
+def _sub(*names: str) -> set[str]:
+    return {f"vitsim.{n}" for n in names}
+
+
+# What each package may not import (a module or any of its submodules).
 FORBIDDEN = {
-    "simulator": {"torch", "pandas", "matplotlib", "vitsim.analysis", "vitsim.models"},
-    "workloads": {"torch", "pandas", "matplotlib", "vitsim.analysis", "vitsim.models",
-                  "vitsim.simulator"},
-    "hw_configs": {"torch", "pandas", "matplotlib", "vitsim.analysis", "vitsim.models",
-                   "vitsim.simulator", "vitsim.workloads"},
-    "analysis": {"torch", "vitsim.models"},
+    "vitsim": HEAVY | _sub(*SUBPACKAGES),
+    "workloads": HEAVY | _sub("hw_configs", "simulator", "models", "analysis"),
+    "hw_configs": HEAVY | _sub("workloads", "simulator", "models", "analysis"),
+    "simulator": HEAVY | _sub("models", "analysis"),
+    "models": {"pandas", "matplotlib", "dask", "distributed", "pyarrow"}
+    | _sub("hw_configs", "simulator", "analysis"),
+    "analysis": {"torch", "sklearn", "vitsim.models"},
 }
+# The root package's facade reaches the subpackages only inside its functions (so
+# ``import vitsim`` stays cheap), and ``python -m vitsim`` is the CLI: for the root package
+# only module-level imports count, and ``__main__.py`` is the entry point.
+TOP_LEVEL_ONLY = {"vitsim"}
+ENTRY_POINTS = {"vitsim/__main__.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -35,9 +60,9 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-# The command line is the top layer: its modules may use vitsim.models (and so torch), but
+# The command line is the top layer: its modules may use vitsim.models and torch, but
 # only inside the command functions, so building the parser never imports torch.
-LAZY_ALLOWED = {"analysis": ("cli*.py", {"vitsim.models"})}
+LAZY_ALLOWED = {"analysis": ("cli/*.py", {"vitsim.models", "torch"})}
 
 
 def _top_level_imports(path: Path) -> set[str]:
@@ -51,19 +76,25 @@ def _top_level_imports(path: Path) -> set[str]:
     return names
 
 
+def _matches(name: str, banned: str) -> bool:
+    return name == banned or name.startswith(banned + ".")
+
+
 def _violations(package: str) -> list[str]:
     bad = []
     pattern, lazy = LAZY_ALLOWED.get(package, ("", set()))
     for path in sorted((ROOT / package).rglob("*.py")):
-        imports = _imports(path)
+        if str(path.relative_to(ROOT)) in ENTRY_POINTS:
+            continue
+        imports = _top_level_imports(path) if package in TOP_LEVEL_ONLY else _imports(path)
         if pattern and path.match(pattern):
             # allowed inside functions: drop them unless imported at module level
             top = _top_level_imports(path)
             imports = {n for n in imports
-                       if not any(n == a or n.startswith(a + ".") for a in lazy) or n in top}
+                       if not any(_matches(n, a) for a in lazy) or n in top}
         for name in imports:
             for banned in FORBIDDEN[package]:
-                if name == banned or name.startswith(banned + "."):
+                if _matches(name, banned):
                     bad.append(f"{path.relative_to(ROOT)} imports {name}")
     return bad
 
@@ -73,10 +104,26 @@ def test_layer_imports(package: str) -> None:
     assert _violations(package) == []
 
 
+def test_every_package_has_a_contract() -> None:
+    assert set(FORBIDDEN) == {"vitsim", *SUBPACKAGES}
+
+
 def test_checker_sees_a_violation(tmp_path: Path) -> None:
     src = tmp_path / "x.py"
     src.write_text("def f():\n    import torch.nn\n    from pandas import DataFrame\n")
     assert _imports(src) >= {"torch.nn", "pandas"}
+
+
+def test_ground_imports_no_subpackage() -> None:
+    """``import vitsim`` loads nothing of the subpackages (a notebook's first line is cheap)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vitsim; "
+            "bad = sorted(m for m in sys.modules if m.startswith('vitsim.')); "
+            "sys.exit(f'imported {bad}' if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_cli_parser_imports_no_torch() -> None:

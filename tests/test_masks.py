@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from vitsim.hw_configs.errors import MaskError
+from vitsim.errors import MaskError
 from vitsim.workloads.masks import MaskConvention, load_masks
 from vitsim.workloads.model_spec import build_vit, get_spec
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vitsim.hw_configs.errors import ConfigError, VitsimError
+from vitsim.errors import ConfigError, VitsimError
 from vitsim.workloads.model_spec import (
     BlockKind,
     Gemm,

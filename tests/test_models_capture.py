@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from vitsim.hw_configs.errors import VitsimError  # noqa: E402
+from vitsim.errors import VitsimError  # noqa: E402
 from vitsim.models.attention import attention_modules, set_masks  # noqa: E402
 from vitsim.models.capture import AttentionRecorder, capture_attention, save_maps  # noqa: E402
 from vitsim.models.pruning import load_kept_masks, prune_maps, save_masks  # noqa: E402

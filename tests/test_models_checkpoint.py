@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vitsim.hw_configs.errors import VitsimError  # noqa: E402
+from vitsim.errors import VitsimError  # noqa: E402
 from vitsim.models.attention import codec_latent_heads, get_masks, set_codecs, set_masks  # noqa: E402
 from vitsim.models.checkpoint import (  # noqa: E402
     checkpoint_meta,

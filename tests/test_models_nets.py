@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vitsim.hw_configs.errors import VitsimError  # noqa: E402
+from vitsim.errors import VitsimError  # noqa: E402
 from vitsim.models.attention import (  # noqa: E402
     QKAutoEncoder,
     attention_modules,

@@ -14,12 +14,12 @@ torch = pytest.importorskip("torch")
 from cli_runner import run  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from vitsim.analysis.progress import ProgressBar  # noqa: E402
-from vitsim.hw_configs.errors import VitsimError  # noqa: E402
+from vitsim.errors import VitsimError  # noqa: E402
 from vitsim.models.attention import get_masks, set_codecs, set_masks  # noqa: E402
 from vitsim.models.checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint  # noqa: E402
 from vitsim.models.finetune import TrainConfig, cosine_lr, evaluate, train  # noqa: E402
 from vitsim.models.zoo import build_model  # noqa: E402
+from vitsim.progress import ProgressBar  # noqa: E402
 from vitsim.workloads.masks import load_masks  # noqa: E402
 from vitsim.workloads.model_spec import build_vit  # noqa: E402
 from vitsim.workloads.trace import WorkloadTrace  # noqa: E402

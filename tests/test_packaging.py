@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOT_PACKAGES = ("workloads", "hw_configs", "simulator", "analysis", "models")
+ROOT_PACKAGES = ("vitsim", "workloads", "hw_configs", "simulator", "analysis", "models")
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is Python 3.11+")
@@ -21,7 +21,9 @@ def test_every_subpackage_is_listed() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     listed = set(config["tool"]["setuptools"]["packages"])
     found = {
-        "vitsim." + ".".join(init.parent.relative_to(ROOT).parts)
+        # the root package's folder is vitsim/ itself; the others install under it
+        ".".join(("vitsim", *init.parent.relative_to(ROOT).parts)).replace("vitsim.vitsim",
+                                                                            "vitsim")
         for top in ROOT_PACKAGES
         for init in (ROOT / top).rglob("__init__.py")
     }

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitsim.hw_configs.errors import ConfigError
+from vitsim.errors import ConfigError
 from vitsim.hw_configs.loader import load_hardware
 from vitsim.hw_configs.peers import (
     PeerKind,
@@ -34,17 +34,17 @@ from vitsim.hw_configs.peers import (
     peer_to_dict,
     write_peer,
 )
-from vitsim.hw_configs.strict_yaml import loads_strict
-from vitsim.simulator.baseline import BaselineKind
+from vitsim.simulator.baselines.result import BaselineKind
 from vitsim.simulator.counts import STAGES
 from vitsim.simulator.kernels import sanger_pack_split
-from vitsim.simulator.sanger import resolve_sanger, sanger_heads, simulate_sanger
-from vitsim.simulator.spatten import (
+from vitsim.simulator.peers.sanger import resolve_sanger, sanger_heads, simulate_sanger
+from vitsim.simulator.peers.spatten import (
     resolve_spatten,
     simulate_spatten,
     token_schedule,
     topk_cycles,
 )
+from vitsim.strict_yaml import loads_strict
 from vitsim.workloads.model_spec import build_vit, get_spec
 from vitsim.workloads.pipeline import trace_synthetic
 from vitsim.workloads.trace import PolarizePolicy, WorkloadTrace, build_trace
@@ -132,7 +132,8 @@ def _has_source(lines: list[str], i: int) -> bool:
 @pytest.mark.parametrize("name", ["sanger", "spatten"])
 def test_every_preset_constant_has_a_comment(name):
     """Each value line, or one of the sections enclosing it, cites where it comes from."""
-    text = resources.files("vitsim.hw_configs").joinpath("peers", f"{name}.yaml").read_text()
+    text = (resources.files("vitsim.hw_configs").joinpath("presets", "peers", f"{name}.yaml")
+            .read_text())
     lines = text.splitlines()
     for i, line in enumerate(lines):
         value = line.split("#", 1)[0]
@@ -559,7 +560,7 @@ def test_deit_tiny_end_to_end(which, normalised, vitcod, deit_tiny):
 
 
 def test_a_missing_price_is_an_error(sanger, deit_tiny):
-    from vitsim.simulator.sanger import PeerTally
+    from vitsim.simulator.peers.sanger import PeerTally
 
     tally = PeerTally("x", 1000.0)
     tally.add_op("qk", "qk", compute_cycles=1.0, actions={"mac": 5})

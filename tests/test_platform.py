@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitsim.hw_configs.errors import ConfigError, VitsimError
+from vitsim.errors import ConfigError, VitsimError
 from vitsim.hw_configs.platforms import (
     AttentionMode,
     ClassEfficiency,
@@ -31,10 +31,7 @@ from vitsim.hw_configs.platforms import (
     platform_to_dict,
     write_platform,
 )
-from vitsim.hw_configs.strict_yaml import loads_strict
-from vitsim.simulator.baseline import BaselineKind
-from vitsim.simulator.counts import STAGES
-from vitsim.simulator.platform import (
+from vitsim.simulator.baselines import (
     block_densities,
     dump_profile,
     load_profile,
@@ -46,6 +43,9 @@ from vitsim.simulator.platform import (
     roofline,
     write_profile,
 )
+from vitsim.simulator.baselines.result import BaselineKind
+from vitsim.simulator.counts import STAGES
+from vitsim.strict_yaml import loads_strict
 from vitsim.workloads.model_spec import build_levit, build_vit, get_spec
 
 PRESETS = known_platforms()
@@ -107,7 +107,8 @@ def test_presets_load_round_trip_and_are_named_after_their_file(name, tmp_path):
 def test_every_preset_states_sources_and_assumptions(name):
     from importlib import resources
 
-    text = resources.files("vitsim.hw_configs").joinpath(f"platforms/{name}.yaml").read_text()
+    text = (resources.files("vitsim.hw_configs").joinpath(f"presets/platforms/{name}.yaml")
+            .read_text())
     assert "Sources" in text and "ASSUMPTION" in text
     for key in ("fp32_gflop_per_s", "bandwidth_gb_per_s", "power_w"):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(key + ":"))
@@ -331,11 +332,11 @@ def test_dense_masked_gains_nothing_from_sparsity_and_pays_for_the_mask():
 
 @pytest.fixture(scope="module")
 def tiny_profiles():
-    measure = pytest.importorskip("vitsim.models.measure")
+    pytest.importorskip("vitsim.models.measure")
+    from vitsim.analysis.cli.baseline import measure_platform
     return {
-        "vit": measure.measure_platform(TINY_VIT, repeats=2, warmup=1, sparsity=0.5,
-                                        threads=1),
-        "levit": measure.measure_platform(TINY_LEVIT, batch=2, repeats=2, warmup=0),
+        "vit": measure_platform(TINY_VIT, repeats=2, warmup=1, sparsity=0.5, threads=1),
+        "levit": measure_platform(TINY_LEVIT, batch=2, repeats=2, warmup=0),
     }
 
 
@@ -403,6 +404,7 @@ def test_a_profile_of_another_operator_list_is_refused(tiny_profiles):
 
 
 def test_sparse_kernel_is_not_measured():
-    measure = pytest.importorskip("vitsim.models.measure")
+    pytest.importorskip("vitsim.models.measure")
+    from vitsim.analysis.cli.baseline import measure_platform
     with pytest.raises(VitsimError, match="dense_masked"):
-        measure.measure_platform(TINY_VIT, attention_mode="sparse_kernel", repeats=1)
+        measure_platform(TINY_VIT, attention_mode="sparse_kernel", repeats=1)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.workloads.masks import load_masks
 from vitsim.workloads.model_spec import default_polarize_threshold, get_spec
 from vitsim.workloads.polarize import global_tokens, global_tokens_for_fraction, polarize_head

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.workloads.prune import (
     PruneMethod,
     PruningPolicy,

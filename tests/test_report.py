@@ -9,10 +9,10 @@ import pytest
 from cli_runner import run
 
 from vitsim.analysis.cli import main
-from vitsim.analysis.report import build_report, kind_of, write_report
-from vitsim.analysis.sweep_runner import run_sweep
-from vitsim.analysis.sweep_spec import load_sweep
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.figures.report import build_report, kind_of, write_report
+from vitsim.analysis.sweeps.runner import run_sweep
+from vitsim.analysis.sweeps.spec import load_sweep
+from vitsim.errors import VitsimError
 
 SWEEP = """\
 name: report-test

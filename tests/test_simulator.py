@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vitsim.analysis.frames import by_stage, energy_frame, stages_frame
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.loader import apply_overrides, load_hardware
 from vitsim.hw_configs.schema import BUFFER_NAMES, HardwareConfig
 from vitsim.simulator.attention import heads_in_parallel

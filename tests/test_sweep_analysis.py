@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vitsim.analysis.pareto import (
+from vitsim.analysis.sweeps.pareto import (
     best_point,
     filter_rows,
     pareto_front,
     pareto_mask,
     sensitivity,
 )
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 
 
 def naive_front(values: np.ndarray) -> np.ndarray:

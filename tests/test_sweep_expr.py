@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vitsim.analysis.sweep_expr import ExpressionError, parse_expression
+from vitsim.analysis.sweeps.expr import ExpressionError, parse_expression
 
 ENV = {
     "hardware.total_macs": 512,

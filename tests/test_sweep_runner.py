@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vitsim.analysis import sweep_runner
-from vitsim.analysis.sweep_runner import SweepDir, load_results, plan_chunks, run_sweep
-from vitsim.analysis.sweep_spec import expand_sweep, load_sweep
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.sweeps import runner as sweep_runner
+from vitsim.analysis.sweeps.runner import SweepDir, load_results, plan_chunks, run_sweep
+from vitsim.analysis.sweeps.spec import expand_sweep, load_sweep
+from vitsim.errors import VitsimError
 
 # 3 x 2 x 3 = 18 points on two workloads; the 0-line designs (6 points) are impossible.
 TINY = """\
@@ -158,7 +158,7 @@ def test_resume_after_a_crash_in_the_parent(tiny, tmp_path: Path) -> None:
 def test_sigkill_half_way_then_resume_gives_the_uninterrupted_table(tmp_path: Path) -> None:
     path = spec_file(tmp_path, LONG, "long")
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "vitsim.analysis.cli", "sweep", str(path), "--out", str(out),
+    cmd = [sys.executable, "-m", "vitsim", "sweep", str(path), "--out", str(out),
            "--serial", "--chunk-size", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     parts = out / "parts"
@@ -250,7 +250,7 @@ axes:
 
 def test_chunks_never_span_two_workloads() -> None:
     spec_text = TINY.replace("[0, 32, 64]", "[16, 32, 64]")
-    from vitsim.analysis.sweep_spec import sweep_from_text
+    from vitsim.analysis.sweeps.spec import sweep_from_text
 
     e = expand_sweep(sweep_from_text(spec_text, source="t.yaml", base_dir="."))
     units = sweep_runner._units(e, set())

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from vitsim.analysis.sweep_spec import (
+from vitsim.analysis.sweeps.spec import (
     DEFAULT_METRICS,
     expand_sweep,
     known_metrics,
     load_sweep,
     shipped_sweeps,
 )
-from vitsim.hw_configs.errors import ConfigError
+from vitsim.errors import ConfigError
 
 BASE = """\
 base:

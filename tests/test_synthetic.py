@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.workloads.model_spec import BlockKind, build_levit, build_vit, get_spec
 from vitsim.workloads.synthetic import (
     SyntheticParams,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vitsim.hw_configs.errors import TraceError, VitsimError
+from vitsim.errors import TraceError, VitsimError
 from vitsim.workloads.model_spec import default_polarize_threshold, get_spec
 from vitsim.workloads.trace import SCHEMA_VERSION, PolarizePolicy, WorkloadTrace, build_trace
 

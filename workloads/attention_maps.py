@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import MaskError
+from vitsim.atomic import atomic_output
+from vitsim.errors import MaskError
 from vitsim.workloads.model_spec import ModelSpec
 
 MAPS_SCHEMA_VERSION = 1

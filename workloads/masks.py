@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitsim.hw_configs.errors import MaskError
+from vitsim.errors import MaskError
 from vitsim.workloads.model_spec import ModelSpec
 
 log = logging.getLogger(__name__)

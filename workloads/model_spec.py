@@ -28,8 +28,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from vitsim.hw_configs.errors import ConfigError, VitsimError
-from vitsim.hw_configs.strict_yaml import check_keys, load_strict
+from vitsim.errors import ConfigError, VitsimError
+from vitsim.strict_yaml import check_keys, load_strict
 
 
 class BlockKind(str, Enum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.workloads.attention_maps import load_attention_maps
 from vitsim.workloads.masks import MaskConvention, load_masks
 from vitsim.workloads.model_spec import ModelSpec

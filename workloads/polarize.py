@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from enum import Enum
 
 import numpy as np
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 
 
 class PruneMethod(str, Enum):

@@ -44,7 +44,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.workloads.model_spec import BlockKind, BlockSpec, ModelSpec
 from vitsim.workloads.prune import prune_info, search_info_cutoff
 

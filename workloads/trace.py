@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import TraceError, VitsimError
+from vitsim.atomic import atomic_output
+from vitsim.errors import TraceError, VitsimError
 from vitsim.workloads.model_spec import ModelSpec, default_polarize_threshold, spec_from_dict
 from vitsim.workloads.polarize import (
     PolarizedHead,

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from vitsim.hw_configs.platforms import load_platform
-from vitsim.simulator.platform import load_profile, measured, platform_operators, roofline
+from vitsim.simulator.baselines import load_profile, measured, platform_operators, roofline
 
 
 def group(op):
@@ -40,7 +40,7 @@ for model in ("deit-tiny", "deit-small", "deit-base"):
     roof = roofline(host, spec)
     meas = measured(prof)
     rtimes = {}
-    from vitsim.simulator.platform import op_time_s
+    from vitsim.simulator.baselines import op_time_s
     acc = defaultdict(lambda: [0.0, 0.0])
     for op, p in zip(ops, prof.operators, strict=True):
         g = group(op)

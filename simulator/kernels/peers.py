@@ -1,4 +1,4 @@
-"""Kernels of the peer-accelerator models (:mod:`vitsim.simulator.sanger`).
+"""Kernels of the peer-accelerator models (:mod:`vitsim.simulator.peers.sanger`).
 
 Sanger's pack-and-split (Lu et al., MICRO 2021; its released ``_eval_load_balance`` in
 ``modeling_sanger_spattn.py``): every row of a head's mask is cut into ``port_width``-wide

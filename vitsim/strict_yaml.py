@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from vitsim.hw_configs.errors import ConfigError
+from vitsim.errors import ConfigError
 
 
 class _StrictLoader(yaml.SafeLoader):

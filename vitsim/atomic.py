@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 
 
 @contextlib.contextmanager

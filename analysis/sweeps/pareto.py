@@ -1,7 +1,7 @@
 """Reading a sweep's table: Pareto fronts, the best point under a constraint, and how much
 each axis matters.
 
-Every function takes the table :func:`vitsim.analysis.sweep_runner.run_sweep` writes (one row
+Every function takes the table :func:`vitsim.analysis.sweeps.runner.run_sweep` writes (one row
 per point) and looks only at its successful rows (``status == "ok"``).
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vitsim.analysis.sweep_expr import Expression, ExpressionError, parse_expression
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.sweeps.expr import Expression, ExpressionError, parse_expression
+from vitsim.errors import VitsimError
 
 # The objectives of the default front: latency, energy, and the area proxy (compute MACs and
 # on-chip SRAM bytes of the hardware description), all minimised.
@@ -84,7 +84,7 @@ def pareto_front(frame: pd.DataFrame,
 
 
 def row_lookup(row: Mapping[str, Any]):
-    """A name lookup over one table row for :mod:`vitsim.analysis.sweep_expr` (numpy scalars
+    """A name lookup over one table row for :mod:`vitsim.analysis.sweeps.expr` (numpy scalars
     become Python values; a missing column is an error naming the columns)."""
     def lookup(name: str) -> Any:
         if name not in row:
@@ -128,7 +128,7 @@ def axis_columns(frame: pd.DataFrame, axes: Sequence[str] | None = None,
     the simulate totals) and take more than one value."""
     if axes is not None:
         return [a for a in axes if a in frame]
-    from vitsim.analysis.sweep_spec import is_metric_column
+    from vitsim.analysis.sweeps.spec import is_metric_column
 
     skip = {*NON_AXIS_COLUMNS, *metrics}
     return [c for c in frame.columns

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vitsim.analysis.pareto import AREA_OBJECTIVES, ok_rows, pareto_mask
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.sweeps.pareto import AREA_OBJECTIVES, ok_rows, pareto_mask
+from vitsim.atomic import atomic_output
+from vitsim.errors import VitsimError
 
 # Okabe & Ito, "Color Universal Design" (2008): blue, orange, bluish green, vermillion,
 # sky blue, reddish purple, yellow, black (yellow late: it is faint on white).

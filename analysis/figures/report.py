@@ -3,7 +3,7 @@
 The page holds the configuration, the tables and the figures (embedded as base64 PNG), and
 needs nothing beside itself: no scripts, no style sheets, no images on disk. A run directory
 is what ``vitsim simulate --out`` writes (:mod:`vitsim.analysis.runs`); a sweep directory is
-what ``vitsim sweep`` writes (:mod:`vitsim.analysis.sweep_runner`).
+what ``vitsim sweep`` writes (:mod:`vitsim.analysis.sweeps.runner`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vitsim.analysis import figures
-from vitsim.analysis.pareto import (
+from vitsim.analysis.figures import charts as figures
+from vitsim.analysis.sweeps.pareto import (
     AREA_OBJECTIVES,
     best_point,
     filter_rows,
@@ -27,9 +27,9 @@ from vitsim.analysis.pareto import (
     pareto_front,
     sensitivity,
 )
-from vitsim.analysis.sweep_runner import MANIFEST, SPEC_COPY, SweepDir
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.sweeps.runner import MANIFEST, SPEC_COPY, SweepDir
+from vitsim.atomic import atomic_output
+from vitsim.errors import VitsimError
 
 RUN_FILES = ("run.json", "summary.json", "hardware.yaml", "stages.csv")
 MAX_TABLE_ROWS = 30  # rows of a long table shown on the page (the count says how many more)
@@ -79,8 +79,8 @@ class SweepView:
 
     @classmethod
     def from_table(cls, table: pd.DataFrame) -> SweepView:
-        from vitsim.analysis.pareto import axis_columns
-        from vitsim.analysis.sweep_spec import is_metric_column
+        from vitsim.analysis.sweeps.pareto import axis_columns
+        from vitsim.analysis.sweeps.spec import is_metric_column
 
         metrics = tuple(m for m in table.columns if is_metric_column(m))
         return cls(table, tuple(axis_columns(table, metrics=metrics)), metrics)
@@ -261,7 +261,7 @@ def _mask_figure(run: dict[str, Any]) -> tuple[Figure, str] | None:
         return None
     import numpy as np
 
-    from vitsim.analysis.plots import plot_mask
+    from vitsim.analysis.figures.masks import plot_mask
     from vitsim.workloads.trace import WorkloadTrace
 
     trace = WorkloadTrace.load(trace_path)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.atomic import atomic_output
+from vitsim.errors import VitsimError
 from vitsim.workloads.trace import WorkloadTrace
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vitsim.analysis.cli_args import (
+from vitsim.analysis.cli.args import (
     emit_json,
     hardware_from_args,
     nonnegative_int,
@@ -113,7 +113,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         rows_markdown,
         write_reproduction,
     )
-    from vitsim.hw_configs.atomic import check_new_dir
+    from vitsim.atomic import check_new_dir
 
     if args.out:
         check_new_dir(args.out)

@@ -42,7 +42,7 @@ same factor), and takes the design's clock, DRAM bandwidth, buffers, vector lane
 node (energies scaled by the node ratio) and DRAM energy; Sanger's 16-bit precision and its
 dataflow stay. :func:`resolve_sanger` gives the configuration a run uses.
 
-The plumbing both peer models share is in :mod:`vitsim.simulator.peer_common`.
+The plumbing both peer models share is in :mod:`vitsim.simulator.peers.common`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.peers import SangerConfig
 from vitsim.hw_configs.schema import (
     Dataflow,
@@ -63,11 +63,11 @@ from vitsim.hw_configs.schema import (
     MacArray,
     Vector,
 )
-from vitsim.simulator.baseline import BaselineResult
+from vitsim.simulator.baselines.result import BaselineResult
 from vitsim.simulator.dense_engine import systolic_gemm
 from vitsim.simulator.kernels import sanger_pack_split, tile_timeline
 from vitsim.simulator.linear import effective_capacity
-from vitsim.simulator.peer_common import (
+from vitsim.simulator.peers.common import (
     BITS_PER_BYTE,
     PeerTally,
     add_linear,

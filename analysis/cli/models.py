@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vitsim.analysis.cli_args import emit_json, nonnegative_int, positive_int, sparsity
-from vitsim.hw_configs.atomic import check_writable
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.cli.args import emit_json, nonnegative_int, positive_int, sparsity
+from vitsim.atomic import check_writable
+from vitsim.errors import VitsimError
+
+if TYPE_CHECKING:
+    from vitsim.workloads.trace import WorkloadTrace
 
 
 def _positive_float(text: str) -> float:
@@ -66,14 +69,39 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+# Stages of the attention itself in the simulator's stage table (the rest are linear layers
+# and vector ops, which pruning the attention does not change).
+DEMO_ATTENTION_STAGES = ("encode", "decode", "qk", "softmax", "sv")
+
+
+def _demo_simulation(trace: WorkloadTrace, hardware: str) -> dict[str, Any]:
+    """The demo's summary of ``trace`` simulated on the preset ``hardware``."""
+    import numpy as np
+
+    from vitsim.hw_configs.loader import load_hardware
+    from vitsim.simulator.counts import STAGES
+    from vitsim.simulator.simulate import simulate
+
+    result = simulate(trace, load_hardware(hardware))
+    stage_names = np.array(STAGES)[result.stages.stage]
+    attention = np.isin(stage_names, DEMO_ATTENTION_STAGES)
+    t = result.totals
+    return {"hardware": hardware, "total_cycles": float(t.total_cycles),
+            "attention_cycles": float(result.stages["total_cycles"][attention].sum()),
+            "latency_ms": float(t.latency_ms), "energy_mj": float(t.energy_mj),
+            "macs": int(t.macs), "dram_bytes": int(t.dram_bytes),
+            "mac_utilization": float(t.mac_utilization)}
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from vitsim.hw_configs.atomic import check_new_dir
+    from vitsim.atomic import check_new_dir
     from vitsim.models.demo import DemoConfig, format_table, run_demo
 
     if args.out:
         check_new_dir(args.out)
     cfg = DemoConfig.quick(args.seed) if args.quick else DemoConfig().with_seed(args.seed)
-    result = run_demo(cfg, args.out, device=args.device, progress=_progress(args))
+    result = run_demo(cfg, _demo_simulation, args.out, device=args.device,
+                      progress=_progress(args))
     if args.json:
         emit_json(result.to_dict())
         return 0

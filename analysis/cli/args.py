@@ -1,5 +1,5 @@
 """Shared pieces of the ``vitsim`` command line: the one-line-error parser, argument types,
-and JSON output. Every subcommand module (``cli``, ``cli_*`` and ``vitsim.models.commands``)
+and JSON output. Every subcommand module (``cli``, ``cli_*`` and ``vitsim.analysis.cli.models``)
 builds on these, so the CLI behaves the same everywhere."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def hardware_from_args(args: Any) -> Any:
 def workload_from_args(args: Any) -> tuple[Any, dict[str, Any]]:
     """The trace of ``--trace FILE`` or of ``--model NAME --sparsity S [--seed N]``
     (synthetic), and the inputs that name it (for run records)."""
-    from vitsim.hw_configs.errors import VitsimError
+    from vitsim.errors import VitsimError
     from vitsim.workloads.model_spec import get_spec
     from vitsim.workloads.pipeline import trace_synthetic
     from vitsim.workloads.trace import WorkloadTrace

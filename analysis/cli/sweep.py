@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vitsim.analysis import cli_args
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.cli import args as cli_args
+from vitsim.errors import VitsimError
 
 PLOT_KINDS = ("pareto", "heatmap", "sparsity", "utilization", "breakdown", "speedup", "mask",
               "all")
@@ -75,8 +75,8 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from vitsim.analysis.sweep_runner import run_sweep
-    from vitsim.analysis.sweep_spec import expand_sweep, load_sweep
+    from vitsim.analysis.sweeps.runner import run_sweep
+    from vitsim.analysis.sweeps.spec import expand_sweep, load_sweep
 
     if args.workers is not None and (args.serial or args.scheduler or args.dask_local):
         raise VitsimError("applies to local processes only (with Dask, --dask-local N sets "
@@ -139,8 +139,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 def _load_input(path_text: str):
     """(kind, object): a sweep view, a run (stages, clock, summary), a table or a trace."""
-    from vitsim.analysis.report import SweepView, kind_of
-    from vitsim.analysis.sweep_runner import read_frame
+    from vitsim.analysis.figures.report import SweepView, kind_of
+    from vitsim.analysis.sweeps.runner import read_frame
 
     path = Path(path_text)
     if path.is_dir():
@@ -165,7 +165,7 @@ def _load_input(path_text: str):
     table = read_frame(path)
     if {"stage", "total_cycles"} <= set(table.columns):
         return "run", (table, None, None)
-    from vitsim.analysis.figures import SPEEDUP_COLUMNS
+    from vitsim.analysis.figures.charts import SPEEDUP_COLUMNS
 
     if set(SPEEDUP_COLUMNS) <= set(table.columns):
         return "speedup", table
@@ -176,7 +176,7 @@ def _filtered(kind: str, obj, where: str):
     """The input with only the table rows where ``where`` holds."""
     import dataclasses
 
-    from vitsim.analysis.pareto import filter_rows
+    from vitsim.analysis.sweeps.pareto import filter_rows
 
     if kind == "sweep":
         return dataclasses.replace(obj, table=filter_rows(obj.table, where))
@@ -189,8 +189,8 @@ def _filtered(kind: str, obj, where: str):
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from vitsim.analysis import figures
-    from vitsim.analysis.report import sweep_figures
+    from vitsim.analysis.figures import charts as figures
+    from vitsim.analysis.figures.report import sweep_figures
 
     inputs = [(p, *_load_input(p)) for p in args.results]
     kinds = {k for _, k, _ in inputs}
@@ -245,7 +245,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         if args.kind in ("mask", "all"):
             if args.layer is None or args.head is None:
                 raise VitsimError("a mask figure needs --layer and --head", source="--kind mask")
-            from vitsim.analysis.plots import plot_mask
+            from vitsim.analysis.figures.masks import plot_mask
 
             builders["mask"] = lambda: plot_mask(obj, args.layer, args.head)
     if args.kind != "all":
@@ -292,8 +292,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from vitsim.analysis.report import write_report
-    from vitsim.hw_configs.atomic import check_writable
+    from vitsim.analysis.figures.report import write_report
+    from vitsim.atomic import check_writable
 
     if Path(args.out).exists() and not args.overwrite:
         raise VitsimError("exists; choose another --out or pass --overwrite", source=args.out)

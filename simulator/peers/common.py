@@ -1,6 +1,6 @@
-"""Plumbing shared by the peer accelerator models (:mod:`vitsim.simulator.sanger`,
-:mod:`vitsim.simulator.spatten`): the per-stage tally that becomes a
-:class:`~vitsim.simulator.baseline.BaselineResult`, the linear and vector stages on a peer's
+"""Plumbing shared by the peer accelerator models (:mod:`vitsim.simulator.peers.sanger`,
+:mod:`vitsim.simulator.peers.spatten`): the per-stage tally that becomes a
+:class:`~vitsim.simulator.baselines.result.BaselineResult`, the linear and vector stages on a peer's
 engine, the per-head DRAM tiling, energy scaling by technology node, and provenance."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.loader import load_hardware
 from vitsim.hw_configs.peers import PeerBufferEnergy, PeerBuffers
 from vitsim.hw_configs.schema import (
@@ -24,7 +24,7 @@ from vitsim.hw_configs.schema import (
     MacArray,
     SparseEngine,
 )
-from vitsim.simulator.baseline import BaselineKind, BaselineResult, OperatorTime
+from vitsim.simulator.baselines.result import BaselineKind, BaselineResult, OperatorTime
 from vitsim.simulator.counts import STAGES
 from vitsim.simulator.linear import effective_capacity, tiled_gemm
 from vitsim.simulator.simulate import (

@@ -39,8 +39,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from vitsim.analysis.progress import ProgressBar
-from vitsim.analysis.sweep_spec import (
+from vitsim.analysis.sweeps.spec import (
     AREA_COLUMNS,
     HASH_CHARS,
     Expansion,
@@ -53,9 +52,10 @@ from vitsim.analysis.sweep_spec import (
     known_metrics,
     sram_bytes,
 )
-from vitsim.hw_configs.atomic import atomic_output
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.atomic import atomic_output
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import HardwareConfig
+from vitsim.progress import ProgressBar
 
 log = logging.getLogger("vitsim.sweep")
 

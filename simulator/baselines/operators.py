@@ -1,5 +1,4 @@
-"""CPU and GPU baselines: the operators a framework runs for a ViT, priced by a roofline, or
-read back from a profile measured on a real machine.
+"""The operators a framework runs for a ViT: what a CPU or GPU baseline executes.
 
 **The operator list** (:func:`platform_operators`) is what PyTorch eager code of a ViT
 (timm-style) launches for one inference, in execution order, one :class:`PlatformOp` per
@@ -21,80 +20,36 @@ kernel group and block:
 
 LeViT's batch norms are taken as folded into the preceding linear layers (inference), so
 they are not operators. Each op carries its FLOPs and its compulsory DRAM bytes: every input
-read once, every output written once, no reuse between operators through caches.
-
-**The roofline** (:func:`roofline`), per op::
-
-    time = max(flops / (peak x eff_compute), bytes / (bandwidth x eff_memory))
-           + kernel_launch x kernels
-
-with ``peak`` the platform's peak at its precision for the op's class and ``eff_*`` the
-class's achievable efficiency (assumptions stated in the platform preset). The ``bound`` of
-an op is the largest of its compute, memory and launch terms. Energy is the platform's
-power x latency (its ``power.basis`` says what that power is).
 
 Attention modes: ``dense_masked`` (default; what frameworks do with a fixed mask) computes
 every score and masks; ``sparse_kernel`` computes only kept scores (SDDMM, SpMM, softmax over
-the kept values) at the ``sparse_kernel`` efficiency, so work and bytes scale with the kept
-density (a ``sparsity`` argument, or a :class:`~vitsim.workloads.trace.WorkloadTrace`'s kept
-scores per block).
+the kept values), so work and bytes scale with the kept density (a ``sparsity`` argument, or
+a :class:`~vitsim.workloads.trace.WorkloadTrace`'s kept scores per block).
 
-**Measured mode**: ``vitsim.models.measure`` runs the same op list with torch and writes a
-:class:`PlatformProfile` (:func:`write_profile`); :func:`measured` turns it into a
-:class:`~vitsim.simulator.baseline.BaselineResult` of kind ``MEASURED`` with the same
-operator names, so a comparison can use it in place of the roofline.
+The same list is priced by :mod:`~vitsim.simulator.baselines.roofline` and timed with torch by
+``vitsim baseline measure`` (:mod:`~vitsim.simulator.baselines.profile`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import MappingProxyType
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vitsim.hw_configs.atomic import atomic_output, check_new_file
-from vitsim.hw_configs.errors import ConfigError, VitsimError
-from vitsim.hw_configs.loader import build_validated, plain_data, yaml_document
-from vitsim.hw_configs.platforms import AttentionMode, OpClass, PlatformConfig, Precision
-from vitsim.hw_configs.schema import (
-    FieldCheck,
-    Validated,
-    enum_field,
-    field_meta,
-    pos_int_field,
-    str_field,
-)
-from vitsim.hw_configs.strict_yaml import check_keys, load_strict
-from vitsim.simulator.baseline import BaselineKind, BaselineResult, OperatorTime
+from vitsim.errors import VitsimError
+from vitsim.hw_configs.platforms import AttentionMode, OpClass, Precision
+from vitsim.simulator.baselines.result import OperatorTime
 from vitsim.simulator.counts import STAGES
-from vitsim.workloads.model_spec import BlockKind, BlockSpec, ModelSpec, Norm, spec_from_dict
+from vitsim.workloads.model_spec import BlockKind, BlockSpec, ModelSpec, Norm
 
 if TYPE_CHECKING:
     from vitsim.workloads.trace import WorkloadTrace
 
-__all__ = [
-    "PROFILE_SCHEMA_VERSION",
-    "PlatformOp",
-    "PlatformProfile",
-    "ProfileMachine",
-    "ProfileOperator",
-    "ProfileTiming",
-    "ProfileWorkload",
-    "block_densities",
-    "dump_profile",
-    "load_profile",
-    "measured",
-    "op_time_s",
-    "platform_operators",
-    "profile_from_dict",
-    "roofline",
-    "write_profile",
-]
+__all__ = ["PlatformOp", "aggregate_times", "attention_mode_of", "block_densities",
+           "platform_operators"]
 
 # Operations per element of the element-wise operators: one per arithmetic operation or
 # transcendental call in the defining formula (a transcendental costs more instructions than
@@ -115,7 +70,6 @@ INDEX_BYTES = 4
 MASK_BYTES = 1
 
 _ACTIVATION_OPS = {"gelu": GELU_OPS, "hardswish": HARDSWISH_OPS}
-
 
 # ---------------------------------------------------------------------------------------------
 # The operator list
@@ -215,7 +169,7 @@ class _OpList:
                  outputs=outputs, **dims)
 
 
-def _attention_mode(value: AttentionMode | str) -> AttentionMode:
+def attention_mode_of(value: AttentionMode | str) -> AttentionMode:
     try:
         return AttentionMode(value)
     except ValueError:
@@ -266,7 +220,7 @@ def platform_operators(
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise VitsimError(f"batch must be a positive integer, got {batch!r}", source="--batch")
-    mode = _attention_mode(attention_mode)
+    mode = attention_mode_of(attention_mode)
     elem = Precision(precision).bytes_per_element
     if isinstance(kept_density, (int, float)):
         densities = (_check_density(kept_density, "kept density"),) * spec.n_layers
@@ -447,22 +401,7 @@ def _block(ops: _OpList, spec: ModelSpec, i: int, blk: BlockSpec, mode: Attentio
                     inputs=("x", "a"), outputs=("x",), b=b, t=nq, d=d, broadcast=0)
 
 
-# ---------------------------------------------------------------------------------------------
-# The roofline
-
-
-def op_time_s(op: PlatformOp, platform: PlatformConfig) -> tuple[float, str]:
-    """Seconds of one op on ``platform`` and which term bound it (compute/memory/launch)."""
-    eff = platform.efficiency.of(op.op_class)
-    compute_s = op.flops / (platform.peak_flop_per_s(op.op_class) * eff.compute)
-    memory_s = op.dram_bytes / (platform.dram_bytes_per_s * eff.memory)
-    launch_s = platform.kernel_launch_us * 1e-6 * op.kernels
-    terms = {"compute": compute_s, "memory": memory_s, "launch": launch_s}
-    bound = max(terms, key=lambda k: terms[k])
-    return max(compute_s, memory_s) + launch_s, bound
-
-
-def _aggregate(ops: Sequence[PlatformOp], times_ms: Sequence[float],
+def aggregate_times(ops: Sequence[PlatformOp], times_ms: Sequence[float],
                bounds: Sequence[str]) -> tuple[OperatorTime, ...]:
     """One OperatorTime per operator name, in order of first occurrence."""
     acc: dict[str, dict[str, Any]] = {}
@@ -480,272 +419,3 @@ def _aggregate(ops: Sequence[PlatformOp], times_ms: Sequence[float],
                      bound=max(e["bounds"], key=lambda k: e["bounds"][k]))
         for name, e in acc.items()
     )
-
-
-def _resolve_density(sparsity: float | None,
-                     trace: WorkloadTrace | None) -> tuple[float | tuple[float, ...], str]:
-    if trace is not None:
-        if sparsity is not None:
-            raise VitsimError("a trace has its own sparsity; give one or the other",
-                              source="sparsity")
-        return block_densities(trace), f"{trace.kept_density():.6g} (trace, per block)"
-    if sparsity is None:
-        return 1.0, "1"
-    if not (isinstance(sparsity, (int, float)) and 0.0 <= sparsity < 1.0):
-        raise VitsimError(f"must be in [0, 1), got {sparsity!r}", source="sparsity")
-    return 1.0 - float(sparsity), f"{1.0 - float(sparsity):.6g}"
-
-
-def roofline(
-    platform: PlatformConfig,
-    spec: ModelSpec,
-    *,
-    batch: int = 1,
-    sparsity: float | None = None,
-    trace: WorkloadTrace | None = None,
-    attention_mode: AttentionMode | str | None = None,
-) -> BaselineResult:
-    """The per-operator roofline latency and energy of one batch of ``spec`` on ``platform``.
-
-    ``sparsity`` (in [0, 1)) or ``trace`` gives the kept attention density; with neither the
-    attention is dense. With a ``trace``, its model is the one priced (``spec`` is ignored)
-    and each block gets its own kept density. ``attention_mode`` overrides the platform's.
-    Energy (mJ) is ``platform.power.power_w`` x latency (ms).
-    """
-    mode = _attention_mode(attention_mode) if attention_mode is not None \
-        else platform.attention_mode
-    if trace is not None:
-        spec = trace.spec
-    density, density_text = _resolve_density(sparsity, trace)
-    ops = platform_operators(spec, batch=batch, attention_mode=mode, kept_density=density,
-                             precision=platform.precision)
-    times, bounds = [], []
-    for op in ops:
-        seconds, bound = op_time_s(op, platform)
-        times.append(seconds * 1e3)
-        bounds.append(bound)
-    operators = _aggregate(ops, times, bounds)
-    latency_ms = math.fsum(times)
-    return BaselineResult(
-        baseline=platform.name, kind=BaselineKind.ROOFLINE, model=spec.name, batch=batch,
-        latency_ms=latency_ms, energy_mj=platform.power.power_w * latency_ms,
-        operators=operators,
-        provenance={
-            "device": platform.device,
-            "attention_mode": mode.value,
-            "kept_density": density_text,
-            "precision": platform.precision.value,
-            "energy": f"power x latency, {platform.power.power_w:g} W "
-                      f"({platform.power.basis.value})",
-            "efficiency": "assumed per operator class (see the platform preset)",
-        },
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Platform profiles (measured mode)
-
-PROFILE_SCHEMA_VERSION = 1
-_PROFILE_KEYS = ("schema_version", "machine", "workload", "timing", "operators")
-
-
-@dataclass(frozen=True)
-class ProfileMachine(Validated):
-    """The machine a profile was measured on."""
-
-    device: str = field(metadata=str_field("cpu or cuda"))
-    device_name: str = field(metadata=str_field("CPU model or GPU name"))
-    cpu_model: str = field(metadata=str_field("host CPU model (from /proc/cpuinfo or platform)"))
-    logical_cpus: int = field(metadata=pos_int_field("logical CPUs of the host"))
-    os: str = field(metadata=str_field("platform.platform()"))
-    python: str = field(metadata=str_field("Python version"))
-    torch: str = field(metadata=str_field("torch version"))
-    threads: int = field(metadata=pos_int_field("torch intra-op threads"))
-    load_average_1min: float | None = field(default=None, metadata=field_meta(
-        FieldCheck("float", lo=0.0, optional=True),
-        "host load average over the last minute when measuring began (others' work "
-        "competing for the cores inflates the times)"))
-
-
-@dataclass(frozen=True)
-class ProfileWorkload(Validated):
-    """What was measured: the model (its spec parameters), batch and attention."""
-
-    model: str = field(metadata=str_field("model name"))
-    model_spec: Mapping[str, Any] = field(metadata={"doc": "ModelSpec.to_dict() of the model"})
-    batch: int = field(metadata=pos_int_field("images per inference"))
-    attention_mode: AttentionMode = field(metadata=enum_field(AttentionMode, "attention mode"))
-    sparsity: float = field(metadata=field_meta(FieldCheck("float", lo=0.0, hi=1.0, hi_open=True),
-                                           "attention sparsity of the fixed mask"))
-    precision: Precision = field(metadata=enum_field(Precision, "fp32 or fp16"))
-
-
-@dataclass(frozen=True)
-class ProfileTiming(Validated):
-    """How the times were taken."""
-
-    warmup: int = field(metadata=field_meta(FieldCheck("int", lo=0), "untimed passes first"))
-    repeats: int = field(metadata=pos_int_field("timed passes"))
-    statistic: str = field(metadata=str_field("per-operator statistic over the passes (median)"))
-    forward_ms: float = field(metadata=field_meta(
-        FieldCheck("float", lo=0.0), "median of whole forward passes, no per-op synchronisation"))
-    created_utc: str = field(metadata=str_field("when the profile was measured, ISO 8601"))
-
-
-@dataclass(frozen=True)
-class ProfileOperator(Validated):
-    """One operator occurrence (one block) of the measured forward pass."""
-
-    name: str = field(metadata=str_field("operator name, as in the roofline"))
-    stage: str = field(metadata=str_field("ViT stage (counts.STAGES)"))
-    block: int = field(metadata=field_meta(FieldCheck("int", lo=-1), "block index; -1 = stem"))
-    median_ms: float = field(metadata=field_meta(FieldCheck("float", lo=0.0), "median time, ms"))
-    min_ms: float = field(metadata=field_meta(FieldCheck("float", lo=0.0), "fastest time, ms"))
-
-    def _cross_problems(self) -> list[tuple[str, str]]:
-        if self.stage not in STAGES:
-            return [("stage", f"unknown stage {self.stage!r}; allowed: {', '.join(STAGES)}")]
-        return []
-
-
-@dataclass(frozen=True)
-class PlatformProfile:
-    """Per-operator times of one model measured on one machine (``vitsim baseline measure``)."""
-
-    machine: ProfileMachine
-    workload: ProfileWorkload
-    timing: ProfileTiming
-    operators: tuple[ProfileOperator, ...]
-
-    @property
-    def latency_ms(self) -> float:
-        """Sum of the per-operator medians of one forward pass."""
-        return math.fsum(op.median_ms for op in self.operators)
-
-    def spec(self) -> ModelSpec:
-        return spec_from_dict(dict(self.workload.model_spec), source="profile model_spec")
-
-
-def profile_from_dict(data: Any, *, source: str | None = None) -> PlatformProfile:
-    """Validate a parsed profile; every problem at once, with its key path."""
-    problems: list[tuple[str, str]] = []
-    top = check_keys(data, path="", required=_PROFILE_KEYS, problems=problems)
-    version = top.get("schema_version")
-    if "schema_version" in top and version != PROFILE_SCHEMA_VERSION:
-        problems.append(("schema_version", f"unsupported profile schema {version!r}; this "
-                                           f"vitsim reads {PROFILE_SCHEMA_VERSION}"))
-    machine = build_validated(ProfileMachine, top["machine"], "machine", problems) \
-        if "machine" in top else None
-    workload = None
-    if "workload" in top:
-        raw = top["workload"]
-        if isinstance(raw, dict) and "model_spec" in raw and not isinstance(raw["model_spec"],
-                                                                          dict):
-            problems.append(("workload.model_spec", "expected a mapping"))
-        else:
-            workload = build_validated(ProfileWorkload, raw, "workload", problems)
-    timing = build_validated(ProfileTiming, top["timing"], "timing", problems) if "timing" in top \
-        else None
-    operators: list[ProfileOperator] = []
-    raw_ops = top.get("operators")
-    if "operators" in top and not isinstance(raw_ops, list):
-        problems.append(("operators", "expected a list of operators"))
-    elif isinstance(raw_ops, list):
-        if not raw_ops:
-            problems.append(("operators", "empty; a profile times at least one operator"))
-        for j, item in enumerate(raw_ops):
-            op = build_validated(ProfileOperator, item, f"operators[{j}]", problems)
-            if op is not None:
-                operators.append(op)
-    if problems or machine is None or workload is None or timing is None:
-        raise ConfigError(problems or [("", "invalid profile")], source=source)
-    return PlatformProfile(machine=machine, workload=workload, timing=timing,
-                           operators=tuple(operators))
-
-
-def load_profile(path: str | os.PathLike[str]) -> PlatformProfile:
-    """Read a platform profile (YAML) strictly; a bad file is one ConfigError naming it."""
-    return profile_from_dict(load_strict(path), source=str(path))
-
-
-def profile_to_dict(profile: PlatformProfile) -> dict[str, Any]:
-    return {
-        "schema_version": PROFILE_SCHEMA_VERSION,
-        "machine": plain_data(profile.machine),
-        "workload": plain_data(profile.workload),
-        "timing": plain_data(profile.timing),
-        "operators": [plain_data(op) for op in profile.operators],
-    }
-
-
-def dump_profile(profile: PlatformProfile) -> str:
-    """YAML text of ``profile``; ``profile_from_dict(loads_strict(text)) == profile``."""
-    m, w = profile.machine, profile.workload
-    header = (f"# vitsim platform profile: {w.model}, batch {w.batch}, {w.attention_mode.value},"
-              f" measured on {m.device} ({m.device_name}), torch {m.torch}, "
-              f"{m.threads} threads\n")
-    return yaml_document(profile_to_dict(profile), header, width=100)
-
-
-def write_profile(profile: PlatformProfile, path: str | os.PathLike[str]) -> Path:
-    """Write ``profile`` to a new file ``path`` atomically; an existing file is an error."""
-    path = Path(path)
-    check_new_file(path)
-    with atomic_output(path) as tmp:
-        tmp.write_text(dump_profile(profile), encoding="utf-8")
-        if path.exists():  # appeared while measuring or writing
-            raise VitsimError("already exists; remove it or choose another --out",
-                              source=str(path))
-    return path
-
-
-def measured(profile: PlatformProfile, *, platform: PlatformConfig | None = None,
-             name: str | None = None) -> BaselineResult:
-    """A MEASURED BaselineResult from ``profile``: per operator name, the sum over its
-    occurrences of the median times; FLOPs and bytes from the same op list as the roofline.
-
-    Energy is ``platform.power.power_w`` x latency when a ``platform`` is given (its power
-    applied to a time measured elsewhere, as provenance says), and NaN (unknown) otherwise.
-    """
-    w = profile.workload
-    spec = profile.spec()
-    ops = platform_operators(spec, batch=w.batch, attention_mode=w.attention_mode,
-                             kept_density=1.0 - w.sparsity, precision=w.precision)
-    got = [(op.name, op.block) for op in profile.operators]
-    want = [(op.name, op.block) for op in ops]
-    if got != want:
-        first = next((j for j, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
-                     min(len(got), len(want)))
-        detail = (f"operator {first}: profile has {got[first] if first < len(got) else 'none'}"
-                  f", expected {want[first] if first < len(want) else 'none'}")
-        raise VitsimError(f"profile operators do not match {spec.name}'s operator list "
-                          f"({detail}); re-measure with this vitsim", source="profile")
-    times = [op.median_ms for op in profile.operators]
-    operators = tuple(
-        OperatorTime(name=o.name, stage=o.stage, latency_ms=o.latency_ms, count=o.count,
-                     flops=o.flops, dram_bytes=o.dram_bytes, bound="measured")
-        for o in _aggregate(ops, times, ["measured"] * len(ops))
-    )
-    latency_ms = math.fsum(times)
-    m = profile.machine
-    provenance = {
-        "device": m.device, "device_name": m.device_name, "cpu_model": m.cpu_model,
-        "torch": m.torch, "threads": str(m.threads), "os": m.os,
-        "attention_mode": w.attention_mode.value, "kept_density": f"{1.0 - w.sparsity:.6g}",
-        "precision": w.precision.value,
-        "timing": f"{profile.timing.statistic} of {profile.timing.repeats} passes after "
-                  f"{profile.timing.warmup} warm-up, per operator, synchronised",
-        "forward_ms": f"{profile.timing.forward_ms:.6g}",
-        "created_utc": profile.timing.created_utc,
-    }
-    if platform is not None:
-        energy = platform.power.power_w * latency_ms
-        provenance["energy"] = (f"power x latency, {platform.power.power_w:g} W of "
-                                f"{platform.name} ({platform.power.basis.value})")
-    else:
-        energy = math.nan
-        provenance["energy"] = "unknown: no platform power given"
-    label = name or f"measured-{m.device}"
-    return BaselineResult(baseline=label, kind=BaselineKind.MEASURED, model=w.model,
-                          batch=w.batch, latency_ms=latency_ms, energy_mj=energy,
-                          operators=operators, provenance=MappingProxyType(provenance))

@@ -15,15 +15,20 @@ torch is imported only when ``measure`` runs, so building the parser stays light
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 from typing import TYPE_CHECKING
 
-from vitsim.analysis import cli_args
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.analysis.cli import args as cli_args
+from vitsim.errors import VitsimError
 
 if TYPE_CHECKING:
-    from vitsim.simulator.baseline import BaselineResult
+    from vitsim.simulator.baselines.profile import PlatformProfile
+    from vitsim.simulator.baselines.result import BaselineResult
+    from vitsim.workloads.model_spec import ModelSpec
+
+log = logging.getLogger(__name__)
 
 _ATTENTION_MODES = ("dense_masked", "sparse_kernel")
 
@@ -84,7 +89,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from vitsim.hw_configs.platforms import load_platform
-    from vitsim.simulator.platform import load_profile, measured, roofline
+    from vitsim.simulator.baselines import load_profile, measured, roofline
     from vitsim.workloads.model_spec import get_spec
 
     if args.model is None:
@@ -175,23 +180,66 @@ def baseline_text(result: BaselineResult, roofline: BaselineResult | None = None
 # ----------------------------------------------------------------------------- measure
 
 
-def _cmd_measure(args: argparse.Namespace) -> int:
-    from vitsim.hw_configs.atomic import check_new_file
-    from vitsim.simulator.platform import write_profile
-    from vitsim.workloads.model_spec import get_spec
+def measure_platform(
+    spec: ModelSpec,
+    *,
+    device: str = "cpu",
+    batch: int = 1,
+    repeats: int = 20,
+    warmup: int = 3,
+    sparsity: float = 0.0,
+    attention_mode: str = "dense_masked",
+    precision: str = "fp32",
+    threads: int | None = None,
+    seed: int = 0,
+) -> PlatformProfile:
+    """Time every operator of one forward pass of ``spec`` on this machine with torch.
 
-    check_new_file(args.out)  # before minutes of measuring, not after
-    spec = get_spec(args.model)
+    The operator list is the roofline's (:func:`platform_operators`), timed by
+    :func:`vitsim.models.measure.time_operators`; an operator's time is its median over the
+    ``repeats`` timed passes. Only ``dense_masked`` attention is measured: it is what
+    frameworks run for a fixed mask.
+    """
+    from vitsim.hw_configs.platforms import AttentionMode, Precision
+    from vitsim.simulator.baselines.operators import platform_operators
+    from vitsim.simulator.baselines.profile import profile_from_timings
+
+    if AttentionMode(attention_mode) is not AttentionMode.DENSE_MASKED:
+        raise VitsimError("measured mode runs what frameworks run for a fixed mask "
+                          "(dense_masked); torch has no batched sparse attention path to time",
+                          source="--attention")
+    if not 0.0 <= sparsity < 1.0:
+        raise VitsimError(f"must be in [0, 1), got {sparsity}", source="--sparsity")
+    precision = Precision(precision).value
+    ops = platform_operators(spec, batch=batch, kept_density=1.0 - sparsity,
+                             precision=precision)
     try:
-        # torch lives in vitsim.models; imported only when `baseline measure` runs (the CLI
+        # torch lives in vitsim.models; imported only when a measurement runs (the CLI
         # modules are the one place analysis may reach models, lazily: test_layering.py).
-        from vitsim.models import measure
+        from vitsim.models.measure import time_operators
     except ModuleNotFoundError as err:
         if err.name and err.name.split(".")[0] == "torch":
             raise VitsimError("measuring needs torch: pip install 'vitsim[models]'",
                               source="baseline measure") from None
         raise
-    profile = measure.measure_platform(
+    timings = time_operators(ops, device=device, precision=precision, repeats=repeats,
+                             warmup=warmup, threads=threads, seed=seed)
+    profile = profile_from_timings(spec, timings.samples_ns, timings.forward_ns,
+                                   timings.machine, batch=batch, sparsity=sparsity,
+                                   precision=precision, warmup=warmup, repeats=repeats)
+    log.info("measured %s on %s: %.3f ms per-op sum, %.3f ms forward", spec.name,
+             profile.machine.device_name, profile.latency_ms, profile.timing.forward_ms)
+    return profile
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from vitsim.atomic import check_new_file
+    from vitsim.simulator.baselines.profile import write_profile
+    from vitsim.workloads.model_spec import get_spec
+
+    check_new_file(args.out)  # before minutes of measuring, not after
+    spec = get_spec(args.model)
+    profile = measure_platform(
         spec, device=args.device, batch=args.batch, repeats=args.repeats, warmup=args.warmup,
         sparsity=args.sparsity, threads=args.threads, seed=args.seed)
     write_profile(profile, args.out)

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 
 MAX_LENGTH = 2000  # characters; keeps the recursive-descent parser's depth bounded
 

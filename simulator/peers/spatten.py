@@ -46,12 +46,12 @@ import math
 
 import numpy as np
 
-from vitsim.hw_configs.errors import VitsimError
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.peers import SpAttenConfig
 from vitsim.hw_configs.schema import DenseEngine, DenseEngineKind, HardwareConfig, MacArray, Vector
-from vitsim.simulator.baseline import BaselineResult
+from vitsim.simulator.baselines.result import BaselineResult
 from vitsim.simulator.kernels import tile_timeline
-from vitsim.simulator.peer_common import (
+from vitsim.simulator.peers.common import (
     BITS_PER_BYTE,
     PeerTally,
     add_linear,

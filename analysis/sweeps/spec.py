@@ -22,9 +22,9 @@ or ``random``), constraints that drop points, and the metrics to keep::
     constraints: ["hardware.total_macs <= 1024"]
     metrics: [latency_ms, energy_mj]
 
-The file is read as strictly as a hardware description (:mod:`vitsim.hw_configs.strict_yaml`):
+The file is read as strictly as a hardware description (:mod:`vitsim.strict_yaml`):
 duplicate and unknown keys are errors naming the allowed ones, and every problem is reported at
-once with its key path, in one :class:`~vitsim.hw_configs.errors.ConfigError`.
+once with its key path, in one :class:`~vitsim.errors.ConfigError`.
 
 Expanding a spec (:func:`expand_sweep`) resolves every point: its hardware description
 (overrides applied and re-validated), its workload, its area proxy, and a hash of all of it
@@ -52,11 +52,11 @@ from typing import Any
 
 import numpy as np
 
-from vitsim.analysis.sweep_expr import Expression, ExpressionError, parse_expression
-from vitsim.hw_configs.errors import ConfigError, VitsimError
+from vitsim.analysis.sweeps.expr import Expression, ExpressionError, parse_expression
+from vitsim.errors import ConfigError, VitsimError
 from vitsim.hw_configs.loader import apply_overrides, load_hardware, to_dict
 from vitsim.hw_configs.schema import HardwareConfig, section_fields, section_type
-from vitsim.hw_configs.strict_yaml import check_keys, load_strict, loads_strict
+from vitsim.strict_yaml import check_keys, load_strict, loads_strict
 
 COMBINE_MODES = ("grid", "zip", "random")
 WORKLOAD_SOURCES = ("synthetic", "trace", "mask")
@@ -244,7 +244,7 @@ class SweepSpec:
 
 
 def _shipped_dir():
-    return resources.files("vitsim.analysis").joinpath("sweeps")
+    return resources.files("vitsim.analysis").joinpath("sweeps", "examples")
 
 
 def shipped_sweeps() -> tuple[str, ...]:

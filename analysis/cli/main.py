@@ -1,0 +1,79 @@
+"""The ``vitsim`` command line.
+
+Every subcommand is a plain function of its parsed arguments that calls the pipeline; a
+:class:`VitsimError` becomes one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from vitsim.analysis.cli import args as cli_args
+from vitsim.errors import VitsimError
+
+log = logging.getLogger("vitsim")
+
+EXIT_USAGE = cli_args.EXIT_USAGE
+
+
+# Every command family lives in its own module, which defines ``add_subcommands(sub)`` and
+# imports its heavy dependencies (torch, dask) only inside the command functions, so
+# ``vitsim --help`` stays fast and torch stays optional. Listed in the order of the pipeline.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "vitsim.analysis.cli.workloads",
+    "vitsim.analysis.cli.simulate",
+    "vitsim.analysis.cli.baseline",
+    "vitsim.analysis.cli.compare",
+    "vitsim.analysis.cli.sweep",
+    "vitsim.analysis.cli.models",
+)
+
+
+def _configure_logging(*, verbose: bool) -> None:
+    """Route the ``vitsim`` loggers to stderr; the root logger (and pytest's) is left alone."""
+    logger = logging.getLogger("vitsim")
+    for handler in [h for h in logger.handlers if getattr(h, "_vitsim_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vitsim: %(levelname)s: %(message)s"))
+    handler._vitsim_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli_args.Parser(prog="vitsim", description="Sparse Vision-Transformer accelerator "
+                     "simulator (ViTCoD and its peers).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=cli_args.Parser)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).add_subcommands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(verbose=args.verbose)
+    try:
+        return int(args.func(args))
+    except VitsimError as err:
+        print(f"vitsim: error: {err.one_line()}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vitsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+        sys.stdout = open(os.devnull, "w")
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())
