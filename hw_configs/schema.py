@@ -33,6 +33,7 @@ The tree (YAML keys = field names)::
         sparse: SparseEngine
           enabled: bool                      false = dense-only design (attention masked)
           row_policy: RowPolicy              round_robin | greedy | balanced
+          dataflow: SparseDataflow           k_stationary | rows
       allocation: Allocation
         policy: AllocationPolicy             static | proportional | search
         static_dense_fraction: float in [0, 1]
@@ -101,6 +102,37 @@ class RowPolicy(str, Enum):
     # Scores (not rows) spread evenly over the lines, long rows split with partial sums merged:
     # the ideal balance ViTCoD's released simulator assumes (ceil(nnz / sparse lines)).
     BALANCED = "balanced"
+
+
+class SparseDataflow(str, Enum):
+    """How the sparser engine maps its kept scores onto MAC lines."""
+
+    # ViTCoD's dataflow (HPCA 2023, Sec. V; its released code calls it K-stationary): Q K^T
+    # by key columns of the CSC view, a line holding keys while the queries that keep them
+    # stream past (columns to lines longest first); S V output-stationary, the rows laid end
+    # to end and split evenly across lines, split rows reduced across lines at a cost.
+    K_STATIONARY = "k_stationary"
+    # Whole query rows on lines for both Q K^T and S V, assigned by ``row_policy`` (ablation).
+    ROWS = "rows"
+
+
+class DecoderPlacement(str, Enum):
+    """Where the Q/K decoder runs."""
+
+    # Its own MAC lines at the array's edge: decoding streams into the engines during Q K^T.
+    DEDICATED = "dedicated"
+    # On the MAC array's own lines, a pre-processing phase before each group's Q K^T: the
+    # cost ViTCoD's released simulator charges (PRE_cycles at the array's rate, added to the
+    # attention's compute).
+    ARRAY = "array"
+
+
+class ReferenceModel(str, Enum):
+    """Another simulator's cost model, reproduced exactly instead of vitsim's own."""
+
+    # ViTCoD's released simulator (GATECH-EIC/ViTCoD, Hardware/Simulator/ViTCoD.py and
+    # ViT_FFN.py at commit b2f7fb5): see vitsim.simulator.released.
+    VITCOD_RELEASED = "vitcod_released"
 
 
 class AllocationPolicy(str, Enum):
@@ -415,14 +447,19 @@ class DenseEngine(Validated):
 
 @dataclass(frozen=True)
 class SparseEngine(Validated):
-    """The sparser engine: SDDMM/SpMM from the index stream, one attention row per line."""
+    """The sparser engine: SDDMM/SpMM from the index stream."""
 
     enabled: bool = field(
         metadata=bool_field("false = a dense-only design (attention computed densely, masked)")
     )
     row_policy: RowPolicy = field(
-        metadata=enum_field(RowPolicy, "how rows are assigned to MAC lines")
+        metadata=enum_field(RowPolicy, "how whole rows are assigned to MAC lines "
+                                       "(dataflow: rows)")
     )
+    dataflow: SparseDataflow = field(
+        default=SparseDataflow.K_STATIONARY,
+        metadata=enum_field(SparseDataflow, "k_stationary (ViTCoD's: Q K^T by key columns, "
+                                            "S V rows split across lines) or rows"))
 
 
 @dataclass(frozen=True)
@@ -459,6 +496,10 @@ class Codec(Validated):
     decoder_lines: int = field(
         metadata=pos_int_field("MAC lines (of mac_array.macs_per_line MACs) of the decoder")
     )
+    decoder_placement: DecoderPlacement = field(
+        default=DecoderPlacement.DEDICATED,
+        metadata=enum_field(DecoderPlacement, "dedicated (own lines, overlaps Q K^T) or array "
+                                              "(the MAC array's lines, before Q K^T)"))
 
     def compressed_heads(self, n_heads: int) -> int:
         """Heads after compression: ``ceil(ratio * n_heads)`` (3 -> 2, 12 -> 6 at 0.5)."""
@@ -611,6 +652,11 @@ class HardwareConfig(Validated):
     dram: Dram = field(metadata=doc_field("off-chip memory"))
     schedule: Schedule = field(metadata=doc_field("scheduling switches"))
     energy: Energy = field(metadata=doc_field("per-action energies"))
+    reference_model: ReferenceModel | None = field(
+        default=None,
+        metadata=enum_field(ReferenceModel, "reproduce another simulator's cost model "
+                                            "(vitcod_released) instead of vitsim's",
+                            optional=True))
 
     # -- time -----------------------------------------------------------------------
     @property
@@ -673,7 +719,9 @@ class HardwareConfig(Validated):
         """MACs of the encoder plus the decoder (0 when the codec is disabled)."""
         if not self.codec.enabled:
             return 0
-        lines = self.codec.encoder_lines + self.codec.decoder_lines
+        decoder = self.codec.decoder_lines \
+            if self.codec.decoder_placement is DecoderPlacement.DEDICATED else 0
+        lines = self.codec.encoder_lines + decoder
         return lines * self.mac_array.macs_per_line
 
     @property

@@ -32,7 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from vitsim.errors import VitsimError
-from vitsim.hw_configs.schema import AllocationPolicy, HardwareConfig, RowPolicy
+from vitsim.hw_configs.schema import (
+    AllocationPolicy,
+    DecoderPlacement,
+    HardwareConfig,
+    RowPolicy,
+    SparseDataflow,
+)
 from vitsim.simulator.dense_engine import dense_gemm
 from vitsim.simulator.kernels import (
     GREEDY,
@@ -40,6 +46,7 @@ from vitsim.simulator.kernels import (
     ROUND_ROBIN,
     best_split,
     heads_sparse_cycles,
+    heads_split_rows_cycles,
     segment_stalls,
 )
 from vitsim.simulator.linear import effective_capacity
@@ -68,6 +75,8 @@ class BlockAttention:
     dense_busy_sv: np.ndarray
     sparse_busy_qk: np.ndarray  # cycles the sparse engine's busiest line works in Q K^T
     sparse_busy_sv: np.ndarray
+    sparse_mean_qk: np.ndarray  # the sparse engine's mean line load in Q K^T, cycles
+    sparse_mean_sv: np.ndarray
     dense_macs_qk: np.ndarray
     sparse_macs_qk: np.ndarray
     dense_macs_sv: np.ndarray
@@ -142,6 +151,285 @@ def heads_in_parallel(hw: HardwareConfig, block: BlockSpec) -> int:
     return int(max(1, min(hw.schedule.max_heads_in_parallel, block.n_heads, fit)))
 
 
+@dataclass(frozen=True)
+class _Units:
+    """Head groups ("units"): ``g`` consecutive heads of a block that share the array at once
+    (the last group of a block possibly smaller); arrays over the ``n_blocks x h`` heads."""
+
+    g: int
+    first: np.ndarray  # int64 [U]: first head of each unit
+    of: np.ndarray  # int64 [H]: unit of each head
+    per_block: int
+
+    def sum(self, x: np.ndarray | list) -> np.ndarray:
+        """Per-unit sums of a per-head array."""
+        return np.add.reduceat(np.asarray(x), self.first) if self.g > 1 else np.asarray(x)
+
+    @property
+    def n(self) -> int:
+        return int(self.first.shape[0])
+
+    def offsets(self, per_head_offsets: np.ndarray) -> np.ndarray:
+        """Offsets of each unit's items from per-head offsets ``[H + 1]``."""
+        return per_head_offsets[np.append(self.first, per_head_offsets.shape[0] - 1)]
+
+
+def _units(hw: HardwareConfig, block: BlockSpec, n_blocks: int) -> _Units:
+    h = block.n_heads
+    n_heads = n_blocks * h
+    g = heads_in_parallel(hw, block)
+    first = (np.arange(n_blocks)[:, None] * h + np.arange(0, h, g)).reshape(-1)
+    of = np.repeat(np.arange(first.shape[0]), np.diff(np.append(first, n_heads)))
+    return _Units(g=g, first=first, of=of, per_block=first.shape[0] // n_blocks)
+
+
+@dataclass(frozen=True)
+class _EngineTimes:
+    """Per-unit engine cycles of Q K^T and S V, and per-head MACs and index bytes."""
+
+    dense_lines: np.ndarray  # [U]
+    dense_qk: np.ndarray  # [U] cycles of the denser engine
+    dense_sv: np.ndarray
+    sparse_qk: np.ndarray  # [U] cycles of the sparser engine's busiest line
+    sparse_sv: np.ndarray
+    sparse_mean_qk: np.ndarray  # [U] the sparser engine's mean line load, cycles
+    sparse_mean_sv: np.ndarray
+    scores: np.ndarray  # [H] kept scores
+    dense_macs_qk: np.ndarray  # [H]
+    dense_macs_sv: np.ndarray
+    sparse_macs_qk: np.ndarray
+    sparse_macs_sv: np.ndarray
+    index_load: np.ndarray  # [H] index bytes from DRAM
+
+
+def _dense_design_times(hw: HardwareConfig, block: BlockSpec, u: _Units,
+                        n_heads: int) -> _EngineTimes:
+    """A dense design: the masked attention is computed whole on the dense engine."""
+    n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
+    qk = dense_gemm(n_q, d, n_k, hw)
+    sv = dense_gemm(n_q, n_k, dv, hw)
+    ones = np.ones(n_heads, dtype=np.int64)
+    zeros_u = np.zeros(u.n, dtype=np.int64)
+    scores = ones * n_q * n_k
+    unit_qk, unit_sv = u.sum(ones * qk.total_cycles), u.sum(ones * sv.total_cycles)
+    return _EngineTimes(
+        dense_lines=np.full(u.n, hw.mac_array.n_lines, dtype=np.int64),
+        dense_qk=unit_qk, dense_sv=unit_sv, sparse_qk=zeros_u, sparse_sv=zeros_u,
+        sparse_mean_qk=zeros_u.astype(np.float64), sparse_mean_sv=zeros_u.astype(np.float64),
+        scores=scores, dense_macs_qk=scores * d, dense_macs_sv=scores * dv,
+        sparse_macs_qk=ones * 0, sparse_macs_sv=ones * 0, index_load=ones * 0)
+
+
+def _sparse_unit_cycles(hw: HardwareConfig, sparse_lines: np.ndarray, unit_nnz: np.ndarray,
+                        rows: tuple[np.ndarray, np.ndarray],
+                        cols: tuple[np.ndarray, np.ndarray], cq: int, cv: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Cycles of the busiest sparse line in Q K^T and in S V, per unit, for ``sparse_lines``
+    lines; ``rows``/``cols``: per-row and per-column kept counts with per-unit offsets."""
+    if hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY:
+        ones = np.ones(sparse_lines.shape[0], dtype=np.int64)
+        qk = heads_sparse_cycles(cols[0], cols[1], sparse_lines.astype(np.int64), ones, GREEDY)
+        sv = heads_split_rows_cycles(rows[0], rows[1], sparse_lines.astype(np.int64), ones)
+        return np.asarray(qk) * cq, np.where(np.asarray(sv) >= INFEASIBLE_CYCLES,
+                                             INFEASIBLE_CYCLES, np.asarray(sv) * cv)
+    load = _sparse_line_load(hw, rows[0], rows[1], sparse_lines, unit_nnz)
+    return load * cq, np.where(load >= INFEASIBLE_CYCLES, INFEASIBLE_CYCLES, load * cv)
+
+
+def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
+                               unit_nnz: np.ndarray, rows: tuple[np.ndarray, np.ndarray],
+                               cols: tuple[np.ndarray, np.ndarray], cq: int, cv: int
+                               ) -> np.ndarray:
+    """The dense-line count minimising each unit's Q K^T + S V time, by trying every split."""
+    n_lines = hw.mac_array.n_lines
+    n_units = unit_pairs.shape[0]
+    ld = np.tile(np.arange(n_lines + 1, dtype=np.int64), n_units)
+    unit_idx = np.repeat(np.arange(n_units), n_lines + 1)
+
+    def repeat(offsets: np.ndarray) -> np.ndarray:
+        sizes = np.diff(offsets)[unit_idx]
+        return np.concatenate(([0], np.cumsum(sizes))) + 0
+
+    def gather(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        pieces = [values[offsets[i]:offsets[i + 1]] for i in unit_idx]
+        return np.concatenate(pieces) if pieces else values[:0]
+
+    rep_rows = (gather(rows[0], rows[1]), repeat(rows[1]))
+    rep_cols = (gather(cols[0], cols[1]), repeat(cols[1]))
+    sparse_qk, sparse_sv = _sparse_unit_cycles(hw, n_lines - ld, unit_nnz[unit_idx],
+                                               rep_rows, rep_cols, cq, cv)
+    pairs = unit_pairs[unit_idx]
+    per_line = np.where(pairs > 0, np.where(ld > 0, -(-pairs // np.maximum(ld, 1)),
+                                            INFEASIBLE_CYCLES), 0)
+    total = (np.maximum(per_line * cq, sparse_qk).astype(np.float64)
+             + np.maximum(per_line * cv, sparse_sv))
+    return np.argmin(total.reshape(n_units, n_lines + 1), axis=1).astype(np.int64)
+
+
+def _engine_times(hw: HardwareConfig, block: BlockSpec, u: _Units, n_global: np.ndarray,
+                  sparse_nnz: np.ndarray, row_nnz: np.ndarray, row_offsets: np.ndarray,
+                  col_nnz: np.ndarray, col_offsets: np.ndarray,
+                  max_row_kept: np.ndarray) -> _EngineTimes:
+    """The denser engine on the global columns and the sparser engine on the rest, with the
+    MAC lines split between them per unit by the allocation policy."""
+    n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
+    h = block.n_heads
+    width = hw.mac_array.macs_per_line
+    cq, cv = math.ceil(d / width), math.ceil(dv / width)
+    dense_pairs = (n_q * n_global).astype(np.int64)
+    unit_pairs, unit_nnz = u.sum(dense_pairs), u.sum(sparse_nnz)
+    rows = (row_nnz, u.offsets(row_offsets))
+    cols = (col_nnz, u.offsets(col_offsets))
+    k_stationary = hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY
+    if hw.lines_shared:
+        if hw.mac_array.n_lines < 2 and np.any((unit_pairs > 0) & (unit_nnz > 0)):
+            # Both engines work at once on disjoint lines: one line cannot be split, and
+            # giving it to either engine would leave the other's work uncounted.
+            raise VitsimError(f"one MAC line cannot be split between the dense and sparse "
+                              f"engines (block {block.name}); use at least 2 lines or "
+                              f"schedule.polarization: false", field="mac_array.n_lines")
+        if k_stationary and hw.allocation.policy is AllocationPolicy.SEARCH:
+            dense_lines = _search_split_k_stationary(hw, unit_pairs, unit_nnz, rows, cols,
+                                                     cq, cv)
+        else:
+            dense_lines = _split_lines(hw, unit_pairs, unit_nnz, rows[0], rows[1], cq + cv)
+        per_line = np.divide(unit_pairs + dense_lines - 1, dense_lines,
+                             out=np.zeros(u.n), where=dense_lines > 0).astype(np.int64)
+        dense_qk, dense_sv = per_line * cq, per_line * cv
+    else:
+        # A separate dense array (systolic) takes the denser region, one head after
+        # another; all lines are sparse.
+        dense_lines = np.zeros(u.n, dtype=np.int64)
+        dense_qk = u.sum([dense_gemm(n_q, d, int(x), hw).total_cycles if x else 0
+                          for x in n_global])
+        dense_sv = u.sum([dense_gemm(n_q, int(x), dv, hw).total_cycles if x else 0
+                          for x in n_global])
+    sparse_lines = hw.mac_array.n_lines - dense_lines
+    sparse_qk, sparse_sv = _sparse_unit_cycles(hw, sparse_lines, unit_nnz, rows, cols, cq, cv)
+    mean = np.divide(unit_nnz, sparse_lines, out=np.zeros(u.n), where=sparse_lines > 0)
+    # Each block's longest kept row sizes the row pointers.
+    block_max_row = max_row_kept.reshape(-1, h).max(axis=1)
+    row_pointer = np.repeat(index_bytes(block_max_row.astype(np.int64) + 1), h)
+    # K-stationary reads the CSC view: a row index per score and a pointer per key column.
+    pointers = n_k * index_bytes(int(n_q) + 1) if k_stationary else n_q * row_pointer
+    index_load = sparse_nnz * index_bytes(n_q if k_stationary else n_k) + pointers
+    return _EngineTimes(
+        dense_lines=dense_lines, dense_qk=dense_qk, dense_sv=dense_sv,
+        sparse_qk=sparse_qk, sparse_sv=sparse_sv,
+        sparse_mean_qk=mean * cq, sparse_mean_sv=mean * cv,
+        scores=dense_pairs + sparse_nnz,
+        dense_macs_qk=dense_pairs * d, dense_macs_sv=dense_pairs * dv,
+        sparse_macs_qk=sparse_nnz * d, sparse_macs_sv=sparse_nnz * dv,
+        index_load=np.asarray(index_load, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class _Memory:
+    """Query tiles and per-head DRAM traffic of one group of blocks."""
+
+    n_tiles: np.ndarray  # [n_blocks] query tiles per unit
+    k_loads: np.ndarray  # [H] times each head's (decoded-size) K tile goes through the buffer
+    v_loads: np.ndarray  # [H]
+    qk_load: np.ndarray  # [H] bytes of Q and K from DRAM (compressed with the codec)
+    v_load: np.ndarray  # [H]
+    out_store: np.ndarray  # [H]
+    decode_macs: np.ndarray  # [H]
+    encode_macs: int  # per block
+    compressed_bytes: float  # per block: compressed Q and K of all heads (0 without codec)
+
+
+def _memory(hw: HardwareConfig, block: BlockSpec, u: _Units, n_blocks: int,
+            max_row_kept: np.ndarray) -> _Memory:
+    """Query tiles that fit the Q and output buffers, K/V re-loads, and the codec.
+
+    Compressed Q/K (the auto-encoder along the head axis, ``h -> h'``) cross DRAM once per
+    block: the decoder rebuilds every head of a token from its ``h'`` compressed values on
+    chip. Q goes tile by tile; compressed K stays in the K buffer when it fits and is
+    otherwise streamed again for every query tile.
+    """
+    h = block.n_heads
+    n_heads = n_blocks * h
+    n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
+    bpe = hw.bytes_per_element
+    db = hw.schedule.double_buffering
+    sparse_on = hw.engines.sparse.enabled
+    g = u.g
+    q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
+    o_cap = effective_capacity(hw.buffers.output.size_bytes, db)
+    block_max_row = max_row_kept.reshape(n_blocks, h).max(axis=1)
+    row_out = ((block_max_row if sparse_on else np.full(n_blocks, n_k)) * bpe
+               + dv * bpe).astype(np.int64)
+    rows_per_tile = np.minimum(min(n_q, q_cap // (g * d * bpe)), o_cap // (g * row_out))
+    if np.any(rows_per_tile < 1):
+        which = "q" if q_cap < d * bpe else "output"
+        raise VitsimError(f"buffer too small for one query row of block {block.name}",
+                          field=f"buffers.{which}")
+    n_tiles = -(-n_q // rows_per_tile.astype(np.int64))  # per unit, per block
+    # K and V are loaded once per group and serve all its query tiles: they stay when the
+    # group's K (V) fits the whole buffer, and are loaded again for every query tile when not.
+    k_full, v_full = hw.buffers.k.size_bytes, hw.buffers.v.size_bytes
+    k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe  # one head's
+    k_loads = np.repeat(n_tiles if g * k_bytes > k_full else np.ones(n_blocks, np.int64), h)
+    v_loads = np.repeat(n_tiles if g * v_bytes > v_full else np.ones(n_blocks, np.int64), h)
+    codec = hw.codec
+    if codec.enabled:
+        hc = codec.compressed_heads(h)
+        q_c, k_c = n_q * hc * d * bpe, n_k * hc * d * bpe  # one block's compressed Q, K
+        k_passes = np.where(k_c > k_full, n_tiles * u.per_block, 1)  # per block
+        block_load = q_c + k_passes * k_c
+        qk_load = np.repeat(block_load / h, h).astype(np.float64)
+        decode_macs = np.full(n_heads, (n_q + n_k) * d * hc, dtype=np.int64)
+        encode_macs = (n_q + n_k) * d * h * hc
+        compressed = float(q_c + k_c)
+    else:
+        qk_load = (n_q * d * bpe + k_loads * k_bytes).astype(np.float64)
+        decode_macs = np.zeros(n_heads, dtype=np.int64)
+        encode_macs = 0
+        compressed = 0.0
+    return _Memory(
+        n_tiles=n_tiles, k_loads=k_loads, v_loads=v_loads, qk_load=qk_load,
+        v_load=(v_loads * v_bytes).astype(np.float64),
+        out_store=np.full(n_heads, n_q * dv * bpe, dtype=np.float64),
+        decode_macs=decode_macs, encode_macs=int(encode_macs), compressed_bytes=compressed)
+
+
+def _sram_counts(hw: HardwareConfig, block: BlockSpec, e: _EngineTimes, m: _Memory,
+                 n_heads: int) -> dict:
+    """SRAM bytes per (buffer, read|write, stage) and head, following the dataflow."""
+    n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
+    bpe = hw.bytes_per_element
+    scores = e.scores
+    scores_b = scores * bpe
+    k_bytes = n_k * d * bpe
+    q_head, k_head = np.full(n_heads, n_q * d * bpe), m.k_loads * k_bytes  # one decoded head
+    if hw.codec.enabled:
+        # DRAM fills the buffers with compressed Q and K (split by token count); for every
+        # head the decoder reads all compressed heads of its tokens and writes the head it
+        # expands, where the engines read it as without the codec.
+        q_part = n_q / (n_q + n_k)
+        dec_read = np.full(n_heads, m.compressed_bytes, dtype=np.float64)
+        q_write = m.qk_load * q_part + q_head
+        k_write = m.qk_load * (1 - q_part) + k_head
+        q_read, k_read = dec_read * q_part + q_head, dec_read * (1 - q_part) + scores * d * bpe
+    else:
+        q_write, k_write, q_read, k_read = q_head, k_head, q_head, scores * d * bpe
+    return {
+        ("q", "write", "qk"): np.rint(q_write),
+        ("k", "write", "qk"): np.rint(k_write),
+        ("index", "write", "qk"): e.index_load,
+        ("q", "read", "qk"): np.rint(q_read),
+        ("k", "read", "qk"): np.rint(k_read),
+        ("index", "read", "qk"): e.index_load,
+        ("output", "write", "qk"): scores_b,
+        ("output", "read", "softmax"): scores_b,
+        ("output", "write", "softmax"): scores_b,
+        ("v", "write", "sv"): m.v_load,
+        ("v", "read", "sv"): scores * dv * bpe,
+        ("output", "read", "sv"): scores_b + n_q * dv * bpe,
+        ("output", "write", "sv"): np.full(n_heads, n_q * dv * bpe),
+    }
+
+
 def simulate_attention(
     hw: HardwareConfig,
     block: BlockSpec,
@@ -151,153 +439,71 @@ def simulate_attention(
     row_nnz: np.ndarray,
     row_offsets: np.ndarray,
     max_row_kept: np.ndarray,
+    col_nnz: np.ndarray | None = None,
+    col_offsets: np.ndarray | None = None,
 ) -> BlockAttention:
     """Cycles and counts of every head of ``n_blocks`` blocks shaped like ``block``.
 
     The per-head arrays (``n_global``, ``sparse_nnz``, ``max_row_kept``: length
     ``n_blocks x n_heads``, block-major) come from the trace; ``row_nnz``/``row_offsets`` are
-    the sparser region's per-row kept counts of these heads (offsets relative to the first).
-    Blocks are independent: each has its own query tiles, codec residency and tile timeline;
-    they are computed together only because one call over all of them is fast.
+    the sparser region's per-row kept counts of these heads (offsets relative to the first),
+    ``col_nnz``/``col_offsets`` its per-key-column counts (needed by the K-stationary
+    dataflow). Blocks are independent: each has its own query tiles, codec traffic and tile
+    timeline; they are computed together only because one call over all of them is fast.
+
+    The steps: head groups (:func:`heads_in_parallel`), the engines' cycles with the line
+    split (:func:`_engine_times`), softmax, memory and the codec (:func:`_memory`), the tile
+    timeline's stalls, and the SRAM counts (:func:`_sram_counts`).
 
     **Head groups**: the heads of a block run in groups of :func:`heads_in_parallel`
     consecutive heads. A group is one unit of work on the array: its denser regions share the
-    dense lines, the rows of all its heads are pooled on the sparse lines (so one head's long
-    row is balanced by the others' short ones), its query tiles hold a row of every head, and
-    the line split is chosen for the group. A group's cycles are charged to its heads in
-    proportion to their scores; its counts (MACs, bytes) are each head's own.
+    dense lines, the columns and rows of all its heads are pooled on the sparse lines, its
+    query tiles hold a row of every head, and the line split is chosen for the group. A
+    group's cycles are charged to its heads in proportion to their scores; its counts (MACs,
+    bytes) are each head's own.
     """
     h = block.n_heads
     n_heads = n_blocks * h
     if n_global.shape[0] != n_heads:
         raise ValueError(f"expected {n_heads} heads, got {n_global.shape[0]}")
-    n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
+    u = _units(hw, block, n_blocks)
+    if hw.engines.sparse.enabled:
+        if col_nnz is None or col_offsets is None:
+            if hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY:
+                raise ValueError("the K-stationary dataflow needs the per-column counts")
+            col_nnz, col_offsets = row_nnz, row_offsets
+        e = _engine_times(hw, block, u, n_global, sparse_nnz, row_nnz, row_offsets, col_nnz,
+                          col_offsets, max_row_kept)
+    else:
+        e = _dense_design_times(hw, block, u, n_heads)
+    softmax_ops = e.scores
+    unit_softmax = np.ceil(u.sum(softmax_ops) / hw.softmax.ops_per_cycle).astype(np.int64)
+    m = _memory(hw, block, u, n_blocks, max_row_kept)
     width = hw.mac_array.macs_per_line
-    bpe = hw.bytes_per_element
-    db = hw.schedule.double_buffering
-    cq, cv = math.ceil(d / width), math.ceil(dv / width)
-    sparse_on = hw.engines.sparse.enabled
-    dense_pairs = (n_q * n_global).astype(np.int64)
-    # Each block's longest kept row: it sizes the row pointers and the output tile rows.
-    block_max_row = max_row_kept.reshape(n_blocks, h).max(axis=1)
-
-    # Head groups ("units"): g consecutive heads of a block, the last one possibly smaller.
-    g = heads_in_parallel(hw, block)
-    unit_first = (np.arange(n_blocks)[:, None] * h + np.arange(0, h, g)).reshape(-1)
-    n_units = unit_first.shape[0]
-    units_per_block = n_units // n_blocks
-    unit_of = np.repeat(np.arange(n_units),
-                        np.diff(np.append(unit_first, n_heads)))  # head -> its unit
-
-    def per_unit(x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(np.asarray(x), unit_first) if g > 1 else np.asarray(x)
-
-    if not sparse_on:
-        # A dense design: the masked attention is computed whole on the dense engine.
-        qk = dense_gemm(n_q, d, n_k, hw)
-        sv = dense_gemm(n_q, n_k, dv, hw)
-        ones = np.ones(n_heads, dtype=np.int64)
-        unit_dense_lines = np.full(n_units, hw.mac_array.n_lines, dtype=np.int64)
-        unit_qk = per_unit(ones * qk.total_cycles)
-        unit_sv = per_unit(ones * sv.total_cycles)
-        unit_dense_qk, unit_dense_sv = unit_qk, unit_sv
-        unit_sparse_qk = unit_sparse_sv = np.zeros(n_units, dtype=np.int64)
-        scores = ones * n_q * n_k
-        dense_macs_qk, dense_macs_sv = scores * d, scores * dv
-        sparse_macs_qk = sparse_macs_sv = ones * 0
-        index_load = ones * 0
+    unit_decode = (np.ceil(u.sum(m.decode_macs) / (hw.codec.decoder_lines * width))
+                   if hw.codec.enabled else np.zeros(u.n))
+    unit_qk = np.maximum(e.dense_qk, e.sparse_qk)
+    if hw.codec.decoder_placement is DecoderPlacement.ARRAY:
+        # Decoding occupies the array's lines before the group's Q K^T can start.
+        unit_qk = unit_qk + unit_decode
     else:
-        unit_pairs, unit_nnz = per_unit(dense_pairs), per_unit(sparse_nnz)
-        unit_rows = row_offsets[np.append(unit_first, n_heads)]
-        if hw.lines_shared:
-            if hw.mac_array.n_lines < 2 and np.any((unit_pairs > 0) & (unit_nnz > 0)):
-                # Both engines work at once on disjoint lines: one line cannot be split, and
-                # giving it to either engine would leave the other's work uncounted.
-                raise VitsimError(f"one MAC line cannot be split between the dense and sparse "
-                                  f"engines (block {block.name}); use at least 2 lines or "
-                                  f"schedule.polarization: false", field="mac_array.n_lines")
-            unit_dense_lines = _split_lines(hw, unit_pairs, unit_nnz, row_nnz, unit_rows,
-                                            cq + cv)
-            per_line = np.divide(unit_pairs + unit_dense_lines - 1, unit_dense_lines,
-                                 out=np.zeros(n_units),
-                                 where=unit_dense_lines > 0).astype(np.int64)
-            unit_dense_qk, unit_dense_sv = per_line * cq, per_line * cv
-        else:
-            # A separate dense array (systolic) takes the denser region, one head after
-            # another; all lines are sparse.
-            unit_dense_lines = np.zeros(n_units, dtype=np.int64)
-            unit_dense_qk = per_unit([dense_gemm(n_q, d, int(x), hw).total_cycles if x else 0
-                                      for x in n_global])
-            unit_dense_sv = per_unit([dense_gemm(n_q, int(x), dv, hw).total_cycles if x else 0
-                                      for x in n_global])
-        unit_sparse_lines = hw.mac_array.n_lines - unit_dense_lines
-        load = _sparse_line_load(hw, row_nnz, unit_rows, unit_sparse_lines, unit_nnz)
-        unit_sparse_qk, unit_sparse_sv = load * cq, load * cv
-        unit_qk = np.maximum(unit_dense_qk, unit_sparse_qk)
-        unit_sv = np.maximum(unit_dense_sv, unit_sparse_sv)
-        scores = dense_pairs + sparse_nnz
-        dense_macs_qk, dense_macs_sv = dense_pairs * d, dense_pairs * dv
-        sparse_macs_qk, sparse_macs_sv = sparse_nnz * d, sparse_nnz * dv
-        row_pointer = np.repeat(index_bytes(block_max_row.astype(np.int64) + 1), h)
-        index_load = sparse_nnz * index_bytes(n_k) + n_q * row_pointer
-
-    softmax_ops = scores
-    unit_softmax = np.ceil(per_unit(softmax_ops) / hw.softmax.ops_per_cycle).astype(np.int64)
-
-    # --- memory: query tiles, re-loads, the codec on the load path ------------------------
-    q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
-    k_cap = effective_capacity(hw.buffers.k.size_bytes, db)
-    v_cap = effective_capacity(hw.buffers.v.size_bytes, db)
-    o_cap = effective_capacity(hw.buffers.output.size_bytes, db)
-    row_out = ((block_max_row if sparse_on else np.full(n_blocks, n_k)) * bpe
-               + dv * bpe).astype(np.int64)
-    rows_per_tile = np.minimum(min(n_q, q_cap // (g * d * bpe)), o_cap // (g * row_out))
-    if np.any(rows_per_tile < 1):
-        which = "q" if q_cap < d * bpe else "output"
-        raise VitsimError(f"buffer too small for one query row of block {block.name}",
-                          field=f"buffers.{which}")
-    rows_per_tile = rows_per_tile.astype(np.int64)
-    n_tiles = -(-n_q // rows_per_tile)  # per block
-    k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe  # one head's
-    k_loads = np.repeat(n_tiles if g * k_bytes > k_cap else np.ones(n_blocks, np.int64), h)
-    v_loads = np.repeat(n_tiles if g * v_bytes > v_cap else np.ones(n_blocks, np.int64), h)
-
-    codec = hw.codec
-    if codec.enabled:
-        # The Q and K buffers hold the *compressed* tensors of all heads; the decoder sits
-        # between them and the engines. What fits stays resident for every head; the rest
-        # is streamed again for each further head of the block.
-        hc = codec.compressed_heads(h)
-        compressed = (n_q + n_k) * hc * d * bpe
-        resident = min(1.0, (q_cap + k_cap) / compressed)
-        qk_load = np.full((n_blocks, h), (1.0 - resident) * compressed)
-        qk_load[:, 0] = compressed
-        qk_load = qk_load.reshape(n_heads)
-        decode_macs = np.full(n_heads, (n_q + n_k) * d * hc, dtype=np.int64)
-        # One decoder expands the group's heads one after another.
-        unit_decode = np.ceil(per_unit(decode_macs) / (codec.decoder_lines * width))
-        encode_macs = (n_q + n_k) * d * h * hc
-    else:
-        qk_load = (n_q * d * bpe + k_loads * k_bytes).astype(np.float64)
-        decode_macs = np.zeros(n_heads, dtype=np.int64)
-        unit_decode = np.zeros(n_units)
-        encode_macs = 0
-    v_load = (v_loads * v_bytes).astype(np.float64)
-    out_store = np.full(n_heads, n_q * dv * bpe, dtype=np.float64)
-    bpc = hw.dram_bytes_per_cycle
+        # A dedicated decoder streams Q and K into the engines during Q K^T: that phase
+        # takes the longer of the two.
+        unit_qk = np.maximum(unit_qk, unit_decode)
+    unit_sv = np.maximum(e.dense_sv, e.sparse_sv)
 
     # Tiles: unit-major within each block, n_tiles per unit, each with 1/n_tiles of the
     # unit's work; one timeline per block.
-    unit_tiles = np.repeat(n_tiles, units_per_block)
+    bpc = hw.dram_bytes_per_cycle
+    unit_tiles = np.repeat(m.n_tiles, u.per_block)
     per_tile = lambda x: np.repeat(np.asarray(x, dtype=np.float64) / unit_tiles,  # noqa: E731
                                    unit_tiles)
-    # Decoding streams Q and K into the engines during Q K^T: that phase takes the longer.
-    unit_qk = np.maximum(unit_qk, unit_decode)
     unit_compute = (unit_qk + unit_softmax + unit_sv).astype(np.float64)
-    head_load = (qk_load + index_load + v_load) / bpc
-    tile_offsets = np.concatenate(([0], np.cumsum(n_tiles * units_per_block))).astype(np.int64)
-    stall = segment_stalls(per_tile(per_unit(head_load)), per_tile(unit_compute),
-                           per_tile(per_unit(out_store)) / bpc, tile_offsets, db)
+    head_load = (m.qk_load + e.index_load + m.v_load) / bpc
+    tile_offsets = np.concatenate(([0], np.cumsum(m.n_tiles * u.per_block))).astype(np.int64)
+    stall = segment_stalls(per_tile(u.sum(head_load)), per_tile(unit_compute),
+                           per_tile(u.sum(m.out_store)) / bpc, tile_offsets,
+                           hw.schedule.double_buffering)
     # A block's stall is charged to its heads in proportion to the loads they wait for.
     weights = head_load.reshape(n_blocks, h)
     totals = weights.sum(axis=1, keepdims=True)
@@ -305,56 +511,31 @@ def simulate_attention(
     stall_cycles = (share * np.asarray(stall)[:, None]).reshape(n_heads)
 
     # A unit's cycles go to its heads in proportion to their scores (all of it when g = 1).
-    if g > 1:
-        unit_scores = per_unit(scores).astype(np.float64)
-        members = np.diff(np.append(unit_first, n_heads))[unit_of]
-        part = np.divide(scores, unit_scores[unit_of], out=1.0 / members,
-                         where=unit_scores[unit_of] > 0)
+    if u.g > 1:
+        unit_scores = u.sum(e.scores).astype(np.float64)
+        members = np.diff(np.append(u.first, n_heads))[u.of]
+        part = np.divide(e.scores, unit_scores[u.of], out=1.0 / members,
+                         where=unit_scores[u.of] > 0)
     else:
         part = np.ones(n_heads)
 
     def to_heads(x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64)[unit_of] * part
+        return np.asarray(x, dtype=np.float64)[u.of] * part
 
-    dense_lines = unit_dense_lines[unit_of]
-    scores_b = scores * bpe
-    q_head, k_head = np.full(n_heads, n_q * d * bpe), k_loads * k_bytes  # one decoded head
-    if codec.enabled:
-        # DRAM fills the buffers with compressed Q and K (split by token count); for every
-        # head the decoder reads all compressed heads and writes the head it expands back,
-        # where the engines read it as without the codec.
-        q_part = n_q / (n_q + n_k)
-        dec_read = np.full(n_heads, compressed, dtype=np.float64)
-        q_write, k_write = qk_load * q_part + q_head, qk_load * (1 - q_part) + k_head
-        q_read, k_read = dec_read * q_part + q_head, dec_read * (1 - q_part) + scores * d * bpe
-    else:
-        q_write, k_write, q_read, k_read = q_head, k_head, q_head, scores * d * bpe
-    sram = {
-        ("q", "write", "qk"): np.rint(q_write),
-        ("k", "write", "qk"): np.rint(k_write),
-        ("index", "write", "qk"): index_load,
-        ("q", "read", "qk"): np.rint(q_read),
-        ("k", "read", "qk"): np.rint(k_read),
-        ("index", "read", "qk"): index_load,
-        ("output", "write", "qk"): scores_b,
-        ("output", "read", "softmax"): scores_b,
-        ("output", "write", "softmax"): scores_b,
-        ("v", "write", "sv"): v_loads * v_bytes,
-        ("v", "read", "sv"): scores * dv * bpe,
-        ("output", "read", "sv"): scores_b + n_q * dv * bpe,
-        ("output", "write", "sv"): np.full(n_heads, n_q * dv * bpe),
-    }
+    dense_lines = e.dense_lines[u.of]
     return BlockAttention(
         dense_lines=dense_lines,
-        sparse_lines=(hw.mac_array.n_lines - dense_lines) if sparse_on
+        sparse_lines=(hw.mac_array.n_lines - dense_lines) if hw.engines.sparse.enabled
         else np.zeros(n_heads, dtype=np.int64),
         qk_cycles=to_heads(unit_qk), softmax_cycles=to_heads(unit_softmax),
         sv_cycles=to_heads(unit_sv), stall_cycles=stall_cycles,
-        dense_busy_qk=to_heads(unit_dense_qk), dense_busy_sv=to_heads(unit_dense_sv),
-        sparse_busy_qk=to_heads(unit_sparse_qk), sparse_busy_sv=to_heads(unit_sparse_sv),
-        dense_macs_qk=dense_macs_qk, sparse_macs_qk=sparse_macs_qk,
-        dense_macs_sv=dense_macs_sv, sparse_macs_sv=sparse_macs_sv,
-        softmax_ops=softmax_ops, decode_macs=decode_macs,
-        dram_qk_bytes=qk_load + index_load, dram_v_bytes=v_load, dram_out_bytes=out_store,
-        sram=sram, encode_macs=int(encode_macs), heads_in_parallel=g,
+        dense_busy_qk=to_heads(e.dense_qk), dense_busy_sv=to_heads(e.dense_sv),
+        sparse_busy_qk=to_heads(e.sparse_qk), sparse_busy_sv=to_heads(e.sparse_sv),
+        sparse_mean_qk=to_heads(e.sparse_mean_qk), sparse_mean_sv=to_heads(e.sparse_mean_sv),
+        dense_macs_qk=e.dense_macs_qk, sparse_macs_qk=e.sparse_macs_qk,
+        dense_macs_sv=e.dense_macs_sv, sparse_macs_sv=e.sparse_macs_sv,
+        softmax_ops=softmax_ops, decode_macs=m.decode_macs,
+        dram_qk_bytes=m.qk_load + e.index_load, dram_v_bytes=m.v_load,
+        dram_out_bytes=m.out_store, sram=_sram_counts(hw, block, e, m, n_heads),
+        encode_macs=m.encode_macs, heads_in_parallel=u.g,
     )

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vitsim.hw_configs.schema import HardwareConfig
+from vitsim.hw_configs.schema import HardwareConfig, ReferenceModel
 from vitsim.simulator.attention import simulate_attention
 from vitsim.simulator.counts import StageTableBuilder
 from vitsim.simulator.linear import TiledGemm, tiled_gemm
@@ -86,6 +86,28 @@ def _add_vector(b: StageTableBuilder, hw: HardwareConfig, layers: Layers, stage:
           roofline_cycles=total)
 
 
+def _column_counts(trace: WorkloadTrace, heads: np.ndarray, n_k: int, *,
+                   dense: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Kept scores per key column (the CSC view) of the sparser region of ``heads``, every
+    head's ``n_k`` columns in turn, with per-head offsets; ``dense`` adds the global columns
+    (the no-polarization ablation, where every kept score is sparse)."""
+    at = trace.attention
+    parts, owners = [], []
+    regions = [(at.sparse_offsets, at.sparse_indices)]
+    if dense:
+        regions.append((at.dense_offsets, at.dense_indices))
+    for offsets, indices in regions:
+        start, stop = offsets[heads], offsets[heads + 1]
+        counts = stop - start
+        idx = np.repeat(start - np.cumsum(np.concatenate(([0], counts[:-1]))), counts) \
+            + np.arange(int(counts.sum()))
+        parts.append(indices[idx].astype(np.int64))
+        owners.append(np.repeat(np.arange(heads.shape[0], dtype=np.int64), counts))
+    cols = np.concatenate(parts) + np.concatenate(owners) * n_k
+    col_nnz = np.bincount(cols, minlength=heads.shape[0] * n_k).astype(np.int64)
+    return col_nnz, np.arange(0, heads.shape[0] * n_k + 1, n_k, dtype=np.int64)
+
+
 class _GemmMemo:
     """The tiled GEMMs of one run, by shape: a ViT repeats its shapes in every block, and
     looking them up here hashes the hardware description once per shape, not once per use."""
@@ -135,8 +157,10 @@ def _group_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
         n_global, rows_nnz = at.n_global[heads].astype(np.int64), sparse_rows
     else:  # ablation: no global tokens, every kept score on the sparser engine
         n_global, rows_nnz, s_nnz = np.zeros(heads.shape[0], np.int64), kept_rows, s_nnz + d_nnz
+    col_nnz, col_offsets = _column_counts(trace, heads, block.n_k_tokens, dense=not polarized)
     att = simulate_attention(hw, block, layers.shape[0], n_global, s_nnz,
-                             np.ascontiguousarray(rows_nnz), row_offsets, max_row)
+                             np.ascontiguousarray(rows_nnz), row_offsets, max_row,
+                             col_nnz, col_offsets)
     layer_of = np.repeat(layers, n_heads)
     head_idx = np.tile(np.arange(n_heads), layers.shape[0])
     n = heads.shape[0]
@@ -199,7 +223,15 @@ def _group_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
 
 
 def simulate(trace: WorkloadTrace, hardware: HardwareConfig) -> SimulationResult:
-    """Simulate every stage of ``trace`` on ``hardware``; see the module docstring."""
+    """Simulate every stage of ``trace`` on ``hardware``; see the module docstring.
+
+    A hardware description with ``reference_model: vitcod_released`` is simulated with ViTCoD's
+    released cost model instead (:mod:`vitsim.simulator.released`).
+    """
+    if hardware.reference_model is ReferenceModel.VITCOD_RELEASED:
+        from vitsim.simulator.released import simulate_released
+
+        return simulate_released(trace, hardware)
     b = StageTableBuilder()
     gemm = _GemmMemo(hardware)
     spec = trace.spec

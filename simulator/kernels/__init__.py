@@ -15,6 +15,7 @@ from vitsim.simulator.kernels.sparse_rows import (
     heads_sparse_cycles,
     line_loads,
 )
+from vitsim.simulator.kernels.split_rows import heads_split_rows_cycles, split_rows_line_loads
 from vitsim.simulator.kernels.timeline import segment_stalls, tile_timeline
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "ROUND_ROBIN",
     "best_split",
     "heads_sparse_cycles",
+    "heads_split_rows_cycles",
     "line_loads",
     "sanger_pack_split",
     "segment_stalls",
+    "split_rows_line_loads",
     "tile_timeline",
 ]

@@ -1,0 +1,82 @@
+"""S V on the sparser engine, output-stationary with long rows split across MAC lines.
+
+ViTCoD's sparser engine (You et al., HPCA 2023, Sec. V: "intra- and inter-PE accumulation")
+computes ``S V`` output-stationary: a line accumulates output rows, and a long row is split
+across lines whose partial sums are then reduced. The schedule modelled here lays a unit's
+rows end to end in their stored order and cuts the stream of kept scores into ``n_lines``
+contiguous shares of ``ceil(total / n_lines)`` scores (the even split of ViTCoD's released
+simulator, ``ceil(nnz / lines)``). A row cut into ``k`` pieces costs ``k - 1`` reductions:
+each adds one partial ``d_v``-wide output into the line holding the row's last piece (an
+inter-line accumulation chain), and one reduction costs what one kept score costs (one
+``d_v``-wide accumulate, ``ceil(d_v / macs_per_line)`` cycles). Loads are in score-times;
+the caller scales them to cycles.
+
+So a unit's time is ``ceil(total / n_lines)`` score-times plus the reductions on its busiest
+line; the reductions are real work the even split of the released simulator leaves out.
+A unit with work and no line takes :data:`INFEASIBLE_CYCLES`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vitsim.simulator.kernels.jit import jit
+from vitsim.simulator.kernels.sparse_rows import INFEASIBLE_CYCLES
+
+
+@jit
+def split_rows_line_loads(row_nnz, start, stop, n_lines):
+    """Score-times on each of ``n_lines`` lines for the rows ``start:stop`` (see the module
+    docstring). ``row_nnz``: int [rows] >= 0. Returns int64 [n_lines]."""
+    if n_lines < 0:
+        raise ValueError("n_lines must be >= 0")
+    total = 0
+    for r in range(start, stop):
+        if row_nnz[r] < 0:
+            raise ValueError("row_nnz must be >= 0")
+        total += row_nnz[r]
+    loads = np.zeros(n_lines, dtype=np.int64)
+    if total == 0:
+        return loads
+    if n_lines == 0:
+        raise ValueError("rows with work need at least one line")
+    share = (total + n_lines - 1) // n_lines
+    for j in range(n_lines):
+        rest = total - j * share
+        if rest > 0:
+            loads[j] = min(share, rest)
+    pos = 0
+    for r in range(start, stop):
+        c = row_nnz[r]
+        if c == 0:
+            continue
+        first = pos // share
+        last = (pos + c - 1) // share
+        loads[last] += last - first
+        pos += c
+    return loads
+
+
+@jit
+def heads_split_rows_cycles(row_nnz, row_offsets, n_lines, cycles_per_score):
+    """Per unit ``u`` (rows ``row_offsets[u]:row_offsets[u + 1]``), the busiest line's load
+    times ``cycles_per_score[u]``: int64 [U]; 0 without work, the sentinel without lines."""
+    n_units = n_lines.shape[0]
+    if row_offsets.shape[0] != n_units + 1 or cycles_per_score.shape[0] != n_units:
+        raise ValueError("row_offsets needs U + 1 entries and cycles_per_score U")
+    out = np.zeros(n_units, dtype=np.int64)
+    for u in range(n_units):
+        start, stop = row_offsets[u], row_offsets[u + 1]
+        if stop < start:
+            raise ValueError("row_offsets must be non-decreasing")
+        total = 0
+        for r in range(start, stop):
+            total += row_nnz[r]
+        if total == 0 or cycles_per_score[u] == 0:
+            continue
+        if n_lines[u] <= 0:
+            out[u] = INFEASIBLE_CYCLES
+            continue
+        loads = split_rows_line_loads(row_nnz, start, stop, n_lines[u])
+        out[u] = loads.max() * cycles_per_score[u]
+    return out

@@ -1,0 +1,116 @@
+"""The sparser engine's K-stationary dataflow: the S V split-rows kernel against its naive
+twin and closed forms, and the property that no head's time is set by one long row when its
+columns are short."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vitsim.hw_configs.loader import apply_overrides, load_hardware
+from vitsim.simulator.kernels import (
+    INFEASIBLE_CYCLES,
+    heads_split_rows_cycles,
+    split_rows_line_loads,
+)
+from vitsim.simulator.simulate import simulate
+from vitsim.workloads.model_spec import get_spec
+from vitsim.workloads.trace import build_trace
+
+
+def naive_split_loads(rows: list[int], n_lines: int) -> list[int]:
+    """Lay the scores end to end, cut into n_lines shares of ceil(total / n_lines); a row
+    cut into k pieces adds k - 1 reductions to the line holding its last score."""
+    total = sum(rows)
+    if total == 0:
+        return [0] * n_lines
+    share = math.ceil(total / n_lines)
+    owner = [i // share for i in range(total)]  # the line of every score
+    loads = [owner.count(j) for j in range(n_lines)]
+    pos = 0
+    for c in rows:
+        if c:
+            lines = set(owner[pos:pos + c])
+            loads[owner[pos + c - 1]] += len(lines) - 1
+        pos += c
+    return loads
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=30), st.integers(1, 12))
+def test_split_rows_matches_its_naive_twin(rows, n_lines):
+    got = split_rows_line_loads(np.array(rows, dtype=np.int64), 0, len(rows), n_lines)
+    assert got.tolist() == naive_split_loads(rows, n_lines)
+
+
+def test_a_row_split_over_k_lines_costs_its_share_plus_the_reduction():
+    # One row of 30 scores on 3 lines: shares of 10, the row spans 3 lines -> 2 reductions
+    # on the last line.
+    loads = split_rows_line_loads(np.array([30], dtype=np.int64), 0, 1, 3)
+    assert loads.tolist() == [10, 10, 12]
+    # Rows that fit their shares exactly are never split.
+    loads = split_rows_line_loads(np.array([5, 5, 5, 5], dtype=np.int64), 0, 4, 2)
+    assert loads.tolist() == [10, 10]
+
+
+def test_split_rows_cycles_per_unit():
+    rows = np.array([30, 0, 4, 4], dtype=np.int64)
+    offsets = np.array([0, 1, 4], dtype=np.int64)
+    cyc = heads_split_rows_cycles(rows, offsets, np.array([3, 0], dtype=np.int64),
+                                  np.array([2, 2], dtype=np.int64))
+    assert cyc[0] == 12 * 2
+    assert cyc[1] == INFEASIBLE_CYCLES
+
+
+def _one_long_row_trace():
+    """Every head: the CLS row keeps every key, the other rows a short diagonal band, so no
+    key column is kept by many queries apart from CLS's own."""
+    from vitsim.workloads.model_spec import spec_from_dict
+
+    spec = spec_from_dict({"name": "tiny", "family": "vit", "embed_dim": 128, "depth": 1,
+                           "n_heads": 2, "image_size": 112, "patch_size": 14})
+    m = spec.n_tokens
+    kept = np.zeros((1, 2, m, m), dtype=bool)
+    idx = np.arange(m)
+    for off in (-1, 0, 1):
+        kept[:, :, idx, np.clip(idx + off, 0, m - 1)] = True
+    kept[:, :, 0, :] = True
+    return build_trace(spec, list(kept))
+
+
+def test_no_head_is_set_by_its_longest_row_when_columns_are_short():
+    trace = _one_long_row_trace()
+    hw = load_hardware("vitcod")
+    k_stat = simulate(trace, hw)
+    rows = simulate(trace, apply_overrides(hw, ["engines.sparse.dataflow=rows"]))
+
+    from vitsim.simulator.counts import STAGES
+
+    def sparse_busy(result):
+        st_ = result.stages
+        mask = np.isin(np.array(STAGES)[st_.stage], ["qk", "sv"])
+        return st_["sparse_busy_cycles"][mask].sum()
+
+    # Whole rows on lines: the CLS row sets the time; K-stationary: the work spreads.
+    assert sparse_busy(k_stat) < 0.5 * sparse_busy(rows)
+
+
+def test_codec_lowers_attention_dram_bytes():
+    from vitsim.simulator.counts import STAGES
+    from vitsim.workloads.pipeline import trace_synthetic
+
+    hw = load_hardware("vitcod")
+    for model in ("deit-tiny", "deit-small", "deit-base"):
+        trace = trace_synthetic(get_spec(model), sparsity=0.9, seed=0)
+
+        def attention_dram(h, trace=trace):
+            st_ = simulate(trace, h).stages
+            mask = np.isin(np.array(STAGES)[st_.stage], ["decode", "qk", "softmax", "sv"])
+            return (st_["dram_read_bytes"][mask] + st_["dram_write_bytes"][mask]).sum()
+
+        on = attention_dram(hw)
+        off = attention_dram(apply_overrides(hw, ["codec.enabled=false"]))
+        assert on < off, model
