@@ -27,8 +27,12 @@ def versions() -> dict[str, str]:
 
 def summary_document(result: SimulationResult) -> dict[str, Any]:
     """The ``vitsim simulate --json`` document."""
+    from vitsim.analysis.compare import accelerator_scoped
+
     t = result.totals
     stages = by_stage(result)
+    scoped = accelerator_scoped(result)
+    ms_per_cycle = 1e3 / result.hardware.clock_hz
     return {
         "model": result.model,
         "hardware": result.hardware.name,
@@ -39,6 +43,11 @@ def summary_document(result: SimulationResult) -> dict[str, Any]:
         "fill_cycles": t.fill_cycles,
         "latency_ms": t.latency_ms,
         "energy_mj": t.energy_mj,
+        # the attention scope (decode, Q K^T, softmax, S V and their stalls), as compare's
+        "attention_cycles": scoped.latency_ms["attention"] / ms_per_cycle,
+        "attention_energy_mj": scoped.energy_mj["attention"],
+        # mJ / ms = W
+        "average_power_mw": t.energy_mj / t.latency_ms * 1e3 if t.latency_ms else 0.0,
         "edp_mj_ms": t.edp_mj_ms,
         "throughput_images_per_s": t.throughput_images_per_s,
         "macs": t.macs,

@@ -106,3 +106,17 @@ def test_released_mode_needs_its_clock(real_trace, hw):
 
     with pytest.raises(VitsimError, match="500 MHz"):
         simulate(real_trace, apply_overrides(hw, ["clock_mhz=400"]))
+
+
+def test_simulate_json_reports_the_attention_scope_and_power(real_trace):
+    from vitsim.analysis.compare import accelerator_scoped
+    from vitsim.analysis.runs import summary_document
+
+    for name in ("vitcod", "vitcod-released"):
+        result = simulate(real_trace, load_hardware(name))
+        doc = summary_document(result)
+        scoped = accelerator_scoped(result)
+        assert doc["attention_energy_mj"] == scoped.energy_mj["attention"]
+        assert doc["average_power_mw"] == pytest.approx(doc["energy_mj"] / doc["latency_ms"] * 1e3)
+        if name == "vitcod-released":
+            assert doc["attention_cycles"] == pytest.approx(9492)
