@@ -73,6 +73,8 @@ MASK_CONVENTIONS = ("pruned", "kept")
 AREA_COLUMNS = ("total_macs", "sram_bytes")
 DEFAULT_METRICS = ("latency_ms", "energy_mj", "edp_mj_ms", "mac_utilization",
                    "dense_engine_utilization", "sparse_engine_utilization")
+DEFAULT_MAX_POINTS = 100_000  # ~10 min on two cores, and the table stays a few tens of MB
+MAX_AXIS_STEPS = 1_000_000  # values one low/high/steps axis may be cut into
 _TOP_KEYS = ("name", "description", "base", "axes", "combine", "samples", "seed",
              "constraints", "metrics")
 _BASE_KEYS = ("hardware", "hardware_overrides", "workload", "baselines")
@@ -522,9 +524,10 @@ def _check_axis(name: Any, spec: Any, combine: str, base_dir: Path,
             sample = _check_range(spec, where, problems)
             steps = spec.get("steps")
             if steps is not None:
-                if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 2):
-                    problems.append((f"{where}.steps", f"expected an integer >= 2, got "
-                                                       f"{steps!r}"))
+                if not (isinstance(steps, int) and not isinstance(steps, bool)
+                        and 2 <= steps <= MAX_AXIS_STEPS):
+                    problems.append((f"{where}.steps", f"expected an integer in [2, "
+                                                       f"{MAX_AXIS_STEPS:,}], got {steps!r}"))
                 elif sample is not None:
                     values = tuple(dict.fromkeys(sample.steps(steps)))
                     sample = None
@@ -784,6 +787,32 @@ class Expansion:
         return h.hexdigest()[:HASH_CHARS]
 
 
+def count_points(spec: SweepSpec) -> int:
+    """How many combinations ``spec`` makes (before constraints), by arithmetic: nothing is
+    expanded, so a spec of 10^9 points is measured as fast as one of ten."""
+    if not spec.axes:
+        return 1
+    if spec.combine == "grid":
+        return math.prod(len(a.values or ()) for a in spec.axes)
+    if spec.combine == "zip":
+        return len(spec.axes[0].values or ())
+    return int(spec.samples or 0)
+
+
+def check_point_count(spec: SweepSpec, max_points: int | None = DEFAULT_MAX_POINTS) -> int:
+    """The number of combinations of ``spec``; a :class:`ConfigError` naming the spec when it
+    is above ``max_points`` (None: no limit)."""
+    n = count_points(spec)
+    if max_points is not None and n > max_points:
+        field_name = "samples" if spec.combine == "random" else "axes"
+        raise ConfigError([(field_name, f"{n:,} points ({spec.combine} of "
+                                        f"{len(spec.axes)} axes) exceed the limit of "
+                                        f"{max_points:,}; raise it with --max-points N, or "
+                                        "use fewer values or combine: random")],
+                          source=spec.source)
+    return n
+
+
 def _combinations(spec: SweepSpec) -> list[tuple[Any, ...]]:
     axes = spec.axes
     if not axes:
@@ -922,8 +951,10 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def expand_sweep(spec: SweepSpec) -> Expansion:
-    """Every point of ``spec``, resolved, hashed, and filtered by the constraints."""
+def expand_sweep(spec: SweepSpec, *, max_points: int | None = DEFAULT_MAX_POINTS) -> Expansion:
+    """Every point of ``spec``, resolved, hashed, and filtered by the constraints; refused
+    before anything is expanded when the spec has more than ``max_points`` combinations."""
+    check_point_count(spec, max_points)
     resolver = _Resolver(spec)
     base_workload = dict(spec.workload)
     points: list[Point] = []
