@@ -24,6 +24,10 @@ def _say(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+def _tell(line: str) -> None:
+    sys.stderr.write(f"vitsim: {line}\n")
+
+
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     _add_sweep(sub)
     _add_plot(sub)
@@ -80,7 +84,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from vitsim.analysis.sweeps.runner import run_sweep
+    from vitsim.analysis.sweeps.runner import SweepAborted, run_sweep
     from vitsim.analysis.sweeps.spec import DEFAULT_MAX_POINTS, expand_sweep, load_sweep
 
     if args.workers is not None and (args.serial or args.scheduler or args.dask_local):
@@ -91,11 +95,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     runner = "serial" if args.serial else "dask" if (args.scheduler or args.dask_local) \
         else "processes"
     expansion = expand_sweep(spec, max_points=args.max_points or DEFAULT_MAX_POINTS)
+    resume_command = f"vitsim sweep {args.spec} --out {out} --resume"
     try:
         outcome = run_sweep(expansion, out, runner=runner, workers=args.workers,
                             scheduler=args.scheduler, dask_local=args.dask_local,
                             resume=args.resume, limit=args.limit, chunk_size=args.chunk_size,
-                            fmt=args.format, progress=not args.no_progress)
+                            fmt=args.format, progress=not args.no_progress,
+                            retries=args.retries, announce=_tell)
+    except SweepAborted as err:
+        sys.stderr.write(f"vitsim: error: {err.one_line()}: {resume_command}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"vitsim: sweep interrupted; finished points are saved in {out}; "
                          "continue with --resume\n")
