@@ -100,7 +100,7 @@ def test_trace_refuses_an_existing_out_without_overwrite(capsys, tmp_path, tiny_
     out = tmp_path / "t.npz"
     out.write_bytes(b"keep")
     argv = ("trace", "--mask", tiny_mask, "--model", tiny_model, "--out", out)
-    assert_rejected(capsys, argv[:-2] + ("--out", out), None, names=[out, "--overwrite"])
+    assert_rejected(capsys, argv, None, names=[out, "--overwrite"])
     assert out.read_bytes() == b"keep"
     rc, _, err = run(capsys, *argv, "--overwrite")
     assert (rc, err) == (0, "") and WorkloadTrace.load(out).spec.name == "tiny-test"

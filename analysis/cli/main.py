@@ -85,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except VitsimError as err:
+        if getattr(args, "hw", None):  # found while simulating: name the design's file
+            from vitsim.hw_configs.loader import attribute_to_hardware, hardware_source
+
+            attribute_to_hardware(err, hardware_source(args.hw, getattr(args, "set", None) or ()))
         print(f"vitsim: error: {err.one_line()}", file=sys.stderr)
         return EXIT_USAGE
     except ModuleNotFoundError as err:

@@ -55,6 +55,7 @@ from vitsim.analysis.sweeps.spec import (
 )
 from vitsim.atomic import atomic_output
 from vitsim.errors import VitsimError
+from vitsim.hw_configs.loader import attribute_to_hardware
 from vitsim.hw_configs.schema import HardwareConfig
 from vitsim.progress import ProgressBar
 
@@ -210,6 +211,8 @@ def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
             if baselines:
                 record.update(_baseline_metrics(workload_key, trace, hw, result, baselines))
         except Exception as err:  # recorded; the sweep goes on
+            if isinstance(err, VitsimError):
+                attribute_to_hardware(err, f"hardware {hw.name}")
             record.update(status=STATUS_FAILED, error=_one_line(err))
         records.append(record)
     return records
