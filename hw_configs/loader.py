@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from vitsim.atomic import atomic_output
-from vitsim.errors import ConfigError
+from vitsim.errors import ConfigError, VitsimError
 from vitsim.hw_configs.schema import (
     HardwareConfig,
     check_fields,
@@ -314,3 +314,19 @@ def apply_overrides(
     if not items:
         return cfg
     return hardware_from_dict(data, source=f"{cfg.name} with overrides")
+
+
+def attribute_to_hardware(err: VitsimError, source: str) -> VitsimError:
+    """``err`` named after the hardware description ``source`` (a file, a preset, or a preset
+    with overrides) when it is about a hardware field and names no source yet: an error the
+    simulator finds in a design (a buffer too small for one row) says which file to edit."""
+    head = (err.field or "").split(".")[0]
+    if err.source is None and head in section_fields(HardwareConfig):
+        err.with_source(source)
+    return err
+
+
+def hardware_source(hw: str, overrides: Iterable[str] = ()) -> str:
+    """How errors name a design given as ``--hw`` with ``--set`` overrides."""
+    overrides = list(overrides)
+    return f"{hw} (with --set {', '.join(overrides)})" if overrides else str(hw)

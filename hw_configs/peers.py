@@ -49,6 +49,7 @@ from vitsim.hw_configs.loader import (
     yaml_document,
 )
 from vitsim.hw_configs.schema import (
+    MAX_CLOCK_MHZ,
     Buffer,
     Dram,
     FieldCheck,
@@ -256,7 +257,7 @@ class SangerConfig(Validated):
 
     kind: PeerKind = field(metadata=enum_field(PeerKind, "sanger"))
     name: str = field(metadata=str_field("design name (a preset's name is its file name)"))
-    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz"))
+    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz", hi=MAX_CLOCK_MHZ))
     data_bits: int = field(metadata=pos_int_field("precision of Q, K, V, weights and activations"))
     array: SangerArray = field(metadata=doc_field("the reconfigurable PE array"))
     prediction: SangerPrediction = field(metadata=doc_field("the mask prediction unit"))
@@ -373,7 +374,7 @@ class SpAttenConfig(Validated):
 
     kind: PeerKind = field(metadata=enum_field(PeerKind, "spatten"))
     name: str = field(metadata=str_field("design name (a preset's name is its file name)"))
-    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz"))
+    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz", hi=MAX_CLOCK_MHZ))
     units: SpAttenUnits = field(metadata=doc_field("the Q·K and probability·V units"))
     pruning: SpAttenPruning = field(metadata=doc_field("cascade token and head pruning"))
     quantization: SpAttenQuantization = field(metadata=doc_field("progressive quantization"))

@@ -248,6 +248,11 @@ class FieldCheck:
         return None
 
     def _range_text(self) -> str:
+        if self.lo is not None and self.hi is not None and self.hi > 1 and not self.hi_open \
+                and self.lo in (0, 1):
+            # A physical upper bound on a count or quantity: "a positive integer, at most N".
+            low = dataclasses.replace(self, hi=None)._range_text()
+            return f"{low}, at most {_num(self.hi)}"
         if self.lo is not None and self.hi is not None:
             left = "(" if self.lo_open else "["
             right = ")" if self.hi_open else "]"
@@ -290,16 +295,27 @@ def field_meta(check: FieldCheck, doc: str) -> dict[str, Any]:
     return {_CHECK: check, "doc": doc}
 
 
-def pos_int_field(doc: str, *, optional: bool = False) -> dict[str, Any]:
-    return field_meta(FieldCheck("int", lo=1, optional=optional), doc)
+# Physical upper bounds. A value past them describes no chip, and would make the simulator
+# allocate or loop on it (10^9 MAC lines, a 1e300 KiB buffer): refused with the range instead.
+MAX_COUNT = 1 << 20  # lines, MACs per line, PEs, array rows/columns, ops per cycle
+MAX_BITS = 64  # operand precisions
+MAX_CLOCK_MHZ = 100_000.0  # 100 GHz
+MAX_SIZE_KIB = float(1 << 30)  # 1 TiB of on-chip memory
+# Any other positive quantity (GB/s, GFLOP/s, W, pJ, mW, nm): 1e12 GB/s is what studies
+# (and the tests) use for an unlimited link.
+MAX_QUANTITY = 1e12
 
 
-def pos_float_field(doc: str) -> dict[str, Any]:
-    return field_meta(FieldCheck("float", lo=0.0, lo_open=True), doc)
+def pos_int_field(doc: str, *, optional: bool = False, hi: int = MAX_COUNT) -> dict[str, Any]:
+    return field_meta(FieldCheck("int", lo=1, hi=hi, optional=optional), doc)
 
 
-def nonneg_float_field(doc: str) -> dict[str, Any]:
-    return field_meta(FieldCheck("float", lo=0.0), doc)
+def pos_float_field(doc: str, *, hi: float = MAX_QUANTITY) -> dict[str, Any]:
+    return field_meta(FieldCheck("float", lo=0.0, lo_open=True, hi=hi), doc)
+
+
+def nonneg_float_field(doc: str, *, hi: float = MAX_QUANTITY) -> dict[str, Any]:
+    return field_meta(FieldCheck("float", lo=0.0, hi=hi), doc)
 
 
 def fraction_field(doc: str, *, lo_open: bool = False) -> dict[str, Any]:
@@ -527,7 +543,8 @@ class Vector(Validated):
 class Buffer(Validated):
     """One on-chip SRAM buffer."""
 
-    size_kib: float = field(metadata=pos_float_field("capacity in KiB (1024 bytes)"))
+    size_kib: float = field(metadata=pos_float_field("capacity in KiB (1024 bytes)",
+                                                           hi=MAX_SIZE_KIB))
 
     @property
     def size_bytes(self) -> int:
@@ -636,9 +653,10 @@ class HardwareConfig(Validated):
     """One accelerator design point. Build it with :mod:`vitsim.hw_configs.loader`."""
 
     name: str = field(metadata=str_field("design name (a preset's name is its file name)"))
-    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz"))
+    clock_mhz: float = field(metadata=pos_float_field("core clock, MHz", hi=MAX_CLOCK_MHZ))
     data_bits: int = field(
-        metadata=pos_int_field("operand precision of the MACs and of on-chip data, bits")
+        metadata=pos_int_field("operand precision of the MACs and of on-chip data, bits",
+                               hi=MAX_BITS)
     )
     mac_array: MacArray = field(metadata=doc_field("the shared MAC lines"))
     engines: Engines = field(metadata=doc_field("the dense and sparse engines"))

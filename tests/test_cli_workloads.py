@@ -95,6 +95,17 @@ def test_plot_mask_writes_a_png(capsys, real_trace, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["head.png", "real.npz"]
 
 
+def test_trace_refuses_an_existing_out_without_overwrite(capsys, tmp_path, tiny_model,
+                                                         tiny_mask):
+    out = tmp_path / "t.npz"
+    out.write_bytes(b"keep")
+    argv = ("trace", "--mask", tiny_mask, "--model", tiny_model, "--out", out)
+    assert_rejected(capsys, argv, None, names=[out, "--overwrite"])
+    assert out.read_bytes() == b"keep"
+    rc, _, err = run(capsys, *argv, "--overwrite")
+    assert (rc, err) == (0, "") and WorkloadTrace.load(out).spec.name == "tiny-test"
+
+
 def test_trace_options(capsys, tmp_path, tiny_model, tiny_mask):
     for extra, check in (
         ([], lambda t: t.meta["polarize"]["enabled"]),
@@ -104,7 +115,7 @@ def test_trace_options(capsys, tmp_path, tiny_model, tiny_mask):
     ):
         out = tmp_path / "opt.npz"
         rc, _, err = run(capsys, "trace", "--mask", tiny_mask, "--model", tiny_model,
-                         "--out", out, *extra)
+                         "--out", out, "--overwrite", *extra)
         assert (rc, err) == (0, ""), extra
         trace = WorkloadTrace.load(out)
         assert trace.spec.name == "tiny-test"
@@ -149,6 +160,8 @@ def assert_rejected(capsys, argv, out: Path | None, *, names=(), vitsim_error=Tr
     watch = out.parent if out is not None and out.parent.is_dir() else None
     if existing is not None:
         out.write_bytes(existing)
+        if argv[0] == "trace":  # a failing --overwrite run must leave the file as it was
+            argv = (*argv, "--overwrite")
     listing = sorted(os.listdir(watch)) if watch else None
     rc, stdout, err = run(capsys, *argv)
     assert rc == 2, (argv, err)

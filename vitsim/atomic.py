@@ -28,15 +28,41 @@ def atomic_output(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         # mkstemp creates the file 0600; give the output the mode a plain open() would.
-        umask = os.umask(0o022)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)
+        tmp.chmod(0o666 & ~current_umask())
         yield tmp
+        # The data on disk before the name points at it: a crash after the rename must not
+        # leave a complete-looking name over an empty file.
+        fsync_path(tmp)
+        fsync_path(tmp.parent)
         os.replace(tmp, path)
+        fsync_path(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it, and setting it back)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's or a directory's data to disk (directories where the OS allows)."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if Path(path).is_dir() and hasattr(os, "O_DIRECTORY")
+                           else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # a directory that cannot be opened (Windows): nothing to flush
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system without fsync for directories
+        pass
+    finally:
+        os.close(fd)
 
 
 def check_writable(path: str | Path) -> None:
@@ -80,11 +106,18 @@ def atomic_output_dir(out: str | Path) -> Iterator[Path]:
     parent = out.parent if str(out.parent) else Path(".")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
+        # mkdtemp creates the directory 0700; give it the mode a plain mkdir() would.
+        tmp.chmod(0o777 & ~current_umask())
         yield tmp
+        for folder, _, files in os.walk(tmp):
+            for name in files:
+                fsync_path(Path(folder) / name)
+            fsync_path(folder)
         check_new_dir(out)
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
+        fsync_path(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

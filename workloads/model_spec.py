@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -185,6 +186,52 @@ class ModelSpec:
 # Builders
 
 
+# Sizes a trace can hold. Tracing materialises one block's float32 probabilities (all its
+# heads) and keeps the kept scores' column indices (int32) of every head, so a model is
+# refused, from arithmetic on its shape and before anything is allocated, when one block's
+# probabilities or the whole model's scores at density 1 pass these. ViT-H/14 at 518 px (the
+# largest model the README traces) is 9.6e8 scores, 120 MB a block.
+MAX_MODEL_SCORES = 1 << 34  # n_heads * n_q * n_k over all blocks (64 GiB of int32 at density 1)
+MAX_BLOCK_BYTES = 8 << 30  # one block's float32 probabilities
+MAX_LAYERS = 10_000
+MAX_WIDTH = 1 << 20  # embed_dim, n_heads, key_dim, tokens per side
+
+
+def check_attention_size(name: str, blocks: list[tuple[int, int, int, int]], *,
+                         field: str = "image_size") -> None:
+    """Refuse a model whose attention could not be traced in memory, from its shape only.
+
+    ``blocks`` lists ``(count, n_heads, n_q, n_k)`` for each distinct block shape."""
+    total = sum(c * h * q * k for c, h, q, k in blocks)
+    largest = max((h * q * k for _, h, q, k in blocks), default=0)
+    tokens = max((q for _, _, q, _ in blocks), default=0)
+    physical = _physical_memory_bytes()
+    block_limit = min(MAX_BLOCK_BYTES, physical // 2) if physical else MAX_BLOCK_BYTES
+    if total > MAX_MODEL_SCORES or 4 * largest > block_limit:
+        raise VitsimError(
+            f"{name} with {tokens:,} tokens has {total:.3g} attention scores "
+            f"({4 * total / 2**30:,.1f} GiB of indices at density 1; "
+            f"{4 * largest / 2**30:,.1f} GiB for one block's probabilities); "
+            f"the limits are {MAX_MODEL_SCORES:.3g} scores and "
+            f"{block_limit / 2**30:,.1f} GiB a block: use a smaller image size or model",
+            field=field)
+
+
+def _physical_memory_bytes() -> int:
+    """This machine's memory in bytes (0 when unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _check_dims(**dims: int) -> None:
+    for key, value in dims.items():
+        limit = MAX_LAYERS if key in ("depth", "depths") else MAX_WIDTH
+        if value > limit:
+            raise VitsimError(f"{value:,} is above the limit of {limit:,}", field=key)
+
+
 def build_vit(
     name: str,
     *,
@@ -198,6 +245,8 @@ def build_vit(
     in_channels: int = 3,
 ) -> ModelSpec:
     """A plain ViT/DeiT: a CLS token plus (image_size / patch_size)^2 patches, ``depth`` blocks."""
+    _check_dims(embed_dim=embed_dim, depth=depth, n_heads=n_heads, image_size=image_size,
+                patch_size=patch_size, n_classes=n_classes, in_channels=in_channels)
     if embed_dim % n_heads:
         raise VitsimError(f"embed_dim {embed_dim} is not divisible by n_heads {n_heads}",
                           field="embed_dim")
@@ -206,6 +255,7 @@ def build_vit(
                           field="image_size")
     n_patches = (image_size // patch_size) ** 2
     n_tokens = n_patches + 1
+    check_attention_size(name, [(depth, n_heads, n_tokens, n_tokens)])
     head_dim = embed_dim // n_heads
     hidden = round(embed_dim * mlp_ratio)
     blocks = tuple(
@@ -248,7 +298,18 @@ def build_levit(
     if not (len(embed_dims) == len(n_heads) == len(depths)):
         raise VitsimError("embed_dims, n_heads and depths must have one entry per stage",
                           field="embed_dims")
+    _check_dims(key_dim=key_dim, image_size=image_size, n_classes=n_classes,
+                in_channels=in_channels, depths=sum(depths), embed_dims=max(embed_dims),
+                n_heads=max(n_heads))
     res = image_size // 16
+    shapes, r = [], res
+    for s, (heads, depth) in enumerate(zip(n_heads, depths, strict=True)):
+        if s > 0:
+            new_r = (r - 1) // 2 + 1
+            shapes.append((1, embed_dims[s - 1] // key_dim, new_r * new_r, r * r))
+            r = new_r
+        shapes.append((depth, heads, r * r, r * r))
+    check_attention_size(name, shapes)
     stem = []
     ch_in, size = in_channels, image_size
     for i, ch_out in enumerate((embed_dims[0] // 8, embed_dims[0] // 4, embed_dims[0] // 2,
@@ -321,12 +382,18 @@ def get_spec(name: str, *, image_size: int | None = None) -> ModelSpec:
         except ValueError:
             raise VitsimError(f"image size {size_text!r} is not an integer",
                               source="--model") from None
+        if image_size <= 0:
+            raise VitsimError(f"image size must be a positive integer, got {image_size}",
+                              source="--model")
     key = name.lower()
     extra = {} if image_size is None else {"image_size": image_size}
-    if key in _VIT_ZOO:
-        return build_vit(key, **_VIT_ZOO[key], **extra)
-    if key in _LEVIT_ZOO:
-        return build_levit(key, **_LEVIT_ZOO[key], **extra)
+    try:
+        if key in _VIT_ZOO:
+            return build_vit(key, **_VIT_ZOO[key], **extra)
+        if key in _LEVIT_ZOO:
+            return build_levit(key, **_LEVIT_ZOO[key], **extra)
+    except VitsimError as err:
+        raise err.with_source("--model") from None
     if key.endswith((".yaml", ".yml")):
         return load_spec(name)
     raise VitsimError(f"unknown model {name!r}; known: {', '.join(known_models())}, "

@@ -45,7 +45,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from vitsim.errors import VitsimError
-from vitsim.workloads.model_spec import BlockKind, BlockSpec, ModelSpec
+from vitsim.workloads.model_spec import BlockKind, BlockSpec, ModelSpec, check_attention_size
 from vitsim.workloads.prune import prune_info, search_info_cutoff
 
 # The CLS token has no grid position: its squared distance (patches^2) to every token is set
@@ -200,6 +200,8 @@ def generate_block_probs(
     Token 0 is CLS when ``block.has_cls``; the other tokens form a square patch grid. Rows sum
     to 1 (a softmax of the logits described in the module docstring).
     """
+    check_attention_size(block.name, [(1, block.n_heads, block.n_q_tokens, block.n_k_tokens)],
+                         field=block.name)
     t = _depth_fraction(layer_idx, n_layers)
     d2 = _squared_distances(block)
     n_h, n_q, n_k = block.n_heads, block.n_q_tokens, block.n_k_tokens

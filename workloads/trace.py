@@ -150,6 +150,13 @@ def _check_structure(a: dict[str, np.ndarray], src: str) -> None:
     def fail(field: str, msg: str) -> None:
         raise TraceError(msg, source=src, field=field)
 
+    for name, arr in a.items():
+        # Integers only: a permutation stored as floats would pass every value check below
+        # and fail later, in whatever indexes with it.
+        if arr.dtype.kind not in "iu" or arr.dtype.itemsize > 8:
+            fail(name, f"expected an integer array, got dtype {arr.dtype}")
+        if arr.ndim != 1:
+            fail(name, f"expected a one-dimensional array, got shape {arr.shape}")
     for name in _HEAD_FIELDS:
         if a[name].shape != (n_heads,):
             fail(name, f"expected shape ({n_heads},), got {a[name].shape}")
@@ -306,6 +313,9 @@ class WorkloadTrace:
             raise TraceError(err.message, source=src, field=field) from None
         _check_structure(arrays, src)
         _check_against_spec(arrays, spec, src)
+        # The dtypes the rest of the code expects (a valid file may store narrower integers).
+        arrays = {f: np.ascontiguousarray(a, dtype=np.int64 if f in _OFFSETS else np.int32)
+                  for f, a in arrays.items()}
         return cls(spec, AttentionTrace(**arrays), MappingProxyType(meta))
 
 

@@ -34,6 +34,27 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+# The optional dependencies, by import name: the extra that installs each.
+OPTIONAL_EXTRAS: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "models"),
+    "sklearn": ("scikit-learn", "models"),
+    "dask": ("dask", "sweep"),
+    "distributed": ("dask.distributed", "sweep"),
+    "pyarrow": ("pyarrow", "sweep"),
+    "bokeh": ("bokeh", "sweep"),
+}
+
+
+def missing_extra(err: ModuleNotFoundError) -> str | None:
+    """One line saying which extra installs the module ``err`` did not find, or None when it
+    is not an optional dependency (a broken install, to be shown as it is)."""
+    top = (err.name or "").split(".")[0]
+    if top not in OPTIONAL_EXTRAS:
+        return None
+    package, extra = OPTIONAL_EXTRAS[top]
+    return f'needs {package}, which is not installed: pip install "vitsim[{extra}]"'
+
+
 def _configure_logging(*, verbose: bool) -> None:
     """Route the ``vitsim`` loggers to stderr; the root logger (and pytest's) is left alone."""
     logger = logging.getLogger("vitsim")
@@ -64,7 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except VitsimError as err:
+        if getattr(args, "hw", None):  # found while simulating: name the design's file
+            from vitsim.hw_configs.loader import attribute_to_hardware, hardware_source
+
+            attribute_to_hardware(err, hardware_source(args.hw, getattr(args, "set", None) or ()))
         print(f"vitsim: error: {err.one_line()}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as err:
+        line = missing_extra(err)
+        if line is None:
+            raise
+        print(f"vitsim: error: {args.command}: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("vitsim: interrupted", file=sys.stderr)

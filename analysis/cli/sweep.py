@@ -24,6 +24,10 @@ def _say(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+def _tell(line: str) -> None:
+    sys.stderr.write(f"vitsim: {line}\n")
+
+
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     _add_sweep(sub)
     _add_plot(sub)
@@ -68,6 +72,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
                    help="simulate at most N new points, then stop (continue with --resume)")
     p.add_argument("--chunk-size", type=cli_args.positive_int, metavar="N",
                    help="points per task (default: about 4 tasks per worker, at most 32)")
+    p.add_argument("--max-points", type=cli_args.positive_int, metavar="N",
+                   help="refuse a spec of more than N points before expanding it "
+                        "(default: 100,000)")
+    p.add_argument("--retries", type=cli_args.nonnegative_int, default=3, metavar="N",
+                   help="times a task lost with its worker is retried (default: 3)")
     p.add_argument("--format", choices=("parquet", "csv"),
                    help="table format (default: parquet when pyarrow is installed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -75,8 +84,8 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from vitsim.analysis.sweeps.runner import run_sweep
-    from vitsim.analysis.sweeps.spec import expand_sweep, load_sweep
+    from vitsim.analysis.sweeps.runner import SweepAborted, run_sweep
+    from vitsim.analysis.sweeps.spec import DEFAULT_MAX_POINTS, expand_sweep, load_sweep
 
     if args.workers is not None and (args.serial or args.scheduler or args.dask_local):
         raise VitsimError("applies to local processes only (with Dask, --dask-local N sets "
@@ -85,12 +94,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else DEFAULT_SWEEP_ROOT / spec.name
     runner = "serial" if args.serial else "dask" if (args.scheduler or args.dask_local) \
         else "processes"
-    expansion = expand_sweep(spec)
+    expansion = expand_sweep(spec, max_points=args.max_points or DEFAULT_MAX_POINTS)
+    resume_command = f"vitsim sweep {args.spec} --out {out} --resume"
     try:
         outcome = run_sweep(expansion, out, runner=runner, workers=args.workers,
                             scheduler=args.scheduler, dask_local=args.dask_local,
                             resume=args.resume, limit=args.limit, chunk_size=args.chunk_size,
-                            fmt=args.format, progress=not args.no_progress)
+                            fmt=args.format, progress=not args.no_progress,
+                            retries=args.retries, announce=_tell)
+    except SweepAborted as err:
+        sys.stderr.write(f"vitsim: error: {err.one_line()}: {resume_command}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"vitsim: sweep interrupted; finished points are saved in {out}; "
                          "continue with --resume\n")

@@ -4,6 +4,7 @@ or synthetic attention, and what they contain."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vitsim.analysis.cli import args as cli_args
 from vitsim.atomic import check_writable
@@ -54,6 +55,7 @@ def _add_trace(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-keep-cls", action="store_true",
                    help="do not force the CLS row and column to be kept (--synthetic, --maps)")
     p.add_argument("--out", required=True, metavar="TRACE.npz", help="output trace file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_cmd_trace)
 
 
@@ -63,6 +65,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from vitsim.workloads.trace import PolarizePolicy
 
     check_writable(args.out)
+    if Path(args.out).exists() and not args.overwrite:
+        raise VitsimError("exists; choose another --out or pass --overwrite", source=args.out)
     spec = get_spec(args.model)
     policy = PolarizePolicy(threshold=args.polarize_threshold,
                             dense_fraction=args.dense_fraction, enabled=not args.no_polarize)

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from vitsim.analysis.sweeps.spec import (
 )
 from vitsim.atomic import atomic_output
 from vitsim.errors import VitsimError
+from vitsim.hw_configs.loader import attribute_to_hardware
 from vitsim.hw_configs.schema import HardwareConfig
 from vitsim.progress import ProgressBar
 
@@ -209,6 +211,8 @@ def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
             if baselines:
                 record.update(_baseline_metrics(workload_key, trace, hw, result, baselines))
         except Exception as err:  # recorded; the sweep goes on
+            if isinstance(err, VitsimError):
+                attribute_to_hardware(err, f"hardware {hw.name}")
             record.update(status=STATUS_FAILED, error=_one_line(err))
         records.append(record)
     return records
@@ -222,14 +226,15 @@ def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
 class _Backend:
     name = ""
     workers = 1
+    dashboard: str | None = None  # the cluster's dashboard address, when it has one
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Start ``fn(*args)``; return a handle."""
         raise NotImplementedError
 
-    def next_done(self) -> tuple[Any, Any]:
-        """Wait for a submitted call to finish: ``(handle, result)``; the result's exception
-        is raised here."""
+    def next_done(self) -> tuple[Any, Any, BaseException | None]:
+        """Wait for a submitted call to finish: ``(handle, result, None)``, or
+        ``(handle, None, error)`` when the call was lost (its worker died, its pool broke)."""
         raise NotImplementedError
 
     @property
@@ -258,7 +263,7 @@ class _Serial(_Backend):
 
     def next_done(self):
         handle, fn, args = self.queue.pop(0)
-        return handle, fn(*args)
+        return handle, fn(*args), None
 
     @property
     def pending(self) -> int:
@@ -266,17 +271,34 @@ class _Serial(_Backend):
 
 
 class _Processes(_Backend):
+    """A local process pool. One killed process breaks the whole pool (every call in flight
+    fails with BrokenProcessPool); the next submit starts a fresh pool, and the run loop
+    resubmits the lost calls."""
+
     name = "processes"
 
     def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = self._new_pool()
+        self.futures: set[Any] = set()
+        self.restarts = 0
+
+    def _new_pool(self) -> Any:
         from concurrent.futures import ProcessPoolExecutor
 
-        self.workers = workers
-        self.pool = ProcessPoolExecutor(max_workers=workers)
-        self.futures: set[Any] = set()
+        return ProcessPoolExecutor(max_workers=self.workers)
 
     def submit(self, fn, *args):
-        fut = self.pool.submit(fn, *args)
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            fut = self.pool.submit(fn, *args)
+        except BrokenProcessPool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            self.restarts += 1
+            log.warning("a worker process died; restarted the process pool")
+            fut = self.pool.submit(fn, *args)
         self.futures.add(fut)
         return fut
 
@@ -286,7 +308,8 @@ class _Processes(_Backend):
         done, _ = wait(self.futures, return_when=FIRST_COMPLETED)
         fut = min(done, key=id)
         self.futures.discard(fut)
-        return fut, fut.result()
+        error = fut.exception()
+        return (fut, None, error) if error is not None else (fut, fut.result(), None)
 
     @property
     def pending(self) -> int:
@@ -298,33 +321,44 @@ class _Processes(_Backend):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _same(data: Any) -> Any:
+    """A task whose result is its argument: how a trace's bytes enter the cluster."""
+    return data
+
+
 class _Dask(_Backend):
+    """A Dask cluster. Traces enter it as tasks holding their bytes (not scattered data), so
+    the scheduler can recompute a trace a lost worker held; a task in flight on a lost worker
+    is rescheduled by Dask, and one that keeps losing its worker comes back as an error that
+    the run loop retries."""
+
     name = "dask"
 
-    def __init__(self, scheduler: str | None, n_local: int | None, processes: bool) -> None:
+    def __init__(self, scheduler: str | None, n_local: int | None, processes: bool,
+                 dashboard: bool = False) -> None:
         from distributed import Client, LocalCluster, as_completed
 
         self.cluster = None
         if scheduler:
-            try:
-                self.client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as err:
-                raise VitsimError(f"cannot connect to the Dask scheduler: {_one_line(err)}",
-                                  source=scheduler) from None
+            self.client = _connect(Client, scheduler)
         else:
             import dask
 
+            address = ":0" if dashboard and find_spec("bokeh") is not None else None
             # A cluster of our own: no statistical profiler sampling every worker thread
             # (a measurable cost on a small machine; nobody reads its profile).
             with dask.config.set({"distributed.worker.profile.enabled": False}):
                 self.cluster = LocalCluster(n_workers=n_local or 1, threads_per_worker=1,
-                                            processes=processes, dashboard_address=None,
+                                            processes=processes, dashboard_address=address,
                                             silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
+        with contextlib.suppress(Exception):
+            if "dashboard" in self.client.scheduler_info().get("services", {}):
+                self.dashboard = self.client.dashboard_link
         self.workers = max(1, sum(self.client.nthreads().values()))
         self.done = as_completed()
         self.live: set[Any] = set()
-        self.scattered: list[Any] = []
+        self.traces: list[Any] = []
 
     def submit(self, fn, *args):
         fut = self.client.submit(fn, *args, pure=False)
@@ -335,7 +369,10 @@ class _Dask(_Backend):
     def next_done(self):
         fut = next(self.done)
         self.live.discard(fut)
-        return fut, fut.result()
+        try:
+            return fut, fut.result(), None
+        except Exception as err:  # the task's function catches its own errors: a lost worker
+            return fut, None, err
 
     @property
     def pending(self) -> int:
@@ -343,17 +380,34 @@ class _Dask(_Backend):
 
     def trace_ref(self, path: Path) -> Any:
         # The workers may not share this file system: the trace file's bytes travel through
-        # the cluster, to each worker once.
-        future = self.client.scatter(path.read_bytes(), hash=False)
-        self.scattered.append(future)
+        # the cluster, to each worker once, as the result of a task that the scheduler can
+        # run again when the worker holding it is lost (scattered data could not be).
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "large object in the task graph": on purpose
+            future = self.client.submit(_same, path.read_bytes(), pure=False)
+        self.traces.append(future)
         return future
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.client.cancel([*self.live, *self.scattered])
-        self.client.close()
+            self.client.cancel([*self.live, *self.traces])
+        with contextlib.suppress(Exception):
+            self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            with contextlib.suppress(Exception):
+                self.cluster.close()
+
+
+def _connect(client_type: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``; a malformed or unreachable address is one
+    line naming it."""
+    try:
+        return client_type(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        raise VitsimError(f"cannot connect to the Dask scheduler: {_one_line(err)}",
+                          source=f"--scheduler {scheduler}") from None
 
 
 def default_workers() -> int:
@@ -386,21 +440,45 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if path.suffix == ".parquet":
         if find_spec("pyarrow") is None:
-            raise VitsimError("reading Parquet needs pyarrow (pip install vitsim[sweep])",
+            raise VitsimError('reading Parquet needs pyarrow: pip install "vitsim[sweep]"',
                               source=str(path))
-        # No reader threads: the process pool forks its workers from this process later.
-        return pd.read_parquet(path, engine="pyarrow", use_threads=False)
+        try:
+            # No reader threads: the process pool forks its workers from this process later.
+            return pd.read_parquet(path, engine="pyarrow", use_threads=False)
+        except FileNotFoundError:
+            raise VitsimError("no such file", source=str(path)) from None
+        except Exception as err:  # pyarrow's errors for a truncated or foreign file vary
+            raise DamagedFileError(f"cannot read this Parquet table ({_one_line(err)})",
+                                   source=str(path)) from None
     if path.suffix == ".csv":
-        # pandas 3 parses floats exactly by default (and deprecates the option); older
-        # versions need the round-trip parser for the values to come back bit for bit.
-        exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision":
-                                                                     "round_trip"}
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], **exact)
-        for col in AREA_COLUMNS:
-            if col in frame:
-                frame[col] = frame[col].astype("Int64")
-        return frame
+        try:
+            return _read_csv(path)
+        except FileNotFoundError:
+            raise VitsimError("no such file", source=str(path)) from None
+        except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise DamagedFileError(f"cannot read this CSV table ({_one_line(err)})",
+                                   source=str(path)) from None
     raise VitsimError("expected a .parquet or .csv table", source=str(path))
+
+
+class DamagedFileError(VitsimError):
+    """A results file that exists but cannot be read (truncated, foreign, corrupted)."""
+
+
+class SweepAborted(VitsimError):
+    """A task lost its worker more often than the retry budget allows; the finished points are
+    saved and ``--resume`` continues."""
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    # pandas 3 parses floats exactly by default (and deprecates the option); older
+    # versions need the round-trip parser for the values to come back bit for bit.
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], **exact)
+    for col in AREA_COLUMNS:
+        if col in frame:
+            frame[col] = frame[col].astype("Int64")
+    return frame
 
 
 class SweepDir:
@@ -442,9 +520,27 @@ class SweepDir:
         return sorted(p for p in self.parts_dir.glob(f"part-*.{fmt}")
                       if not p.name.startswith("."))
 
-    def read_parts(self, fmt: str) -> pd.DataFrame:
-        """Every result recorded so far, one row per point key (the first recorded wins)."""
-        frames = [read_frame(p) for p in self.part_paths(fmt)]
+    def read_parts(self, fmt: str, *, repair: bool = False) -> pd.DataFrame:
+        """Every result recorded so far, one row per point key (the first recorded wins).
+
+        A part that cannot be read raises a :class:`DamagedFileError` naming it; with
+        ``repair`` it is moved aside instead (renamed ``*.damaged``, kept for inspection, and
+        reported in one line), so that its points count as not done and are recomputed."""
+        frames = []
+        for path in self.part_paths(fmt):
+            try:
+                frame = read_frame(path)
+                if "point_hash" not in frame.columns:
+                    raise DamagedFileError("not a sweep part (no point_hash column)",
+                                           source=str(path))
+            except DamagedFileError as err:
+                if not repair:
+                    raise
+                aside = _move_aside(path)
+                log.warning("%s; moved aside to %s, its points will be recomputed",
+                            err.one_line(), aside.name)
+                continue
+            frames.append(frame)
         frames = [f for f in frames if len(f)]
         if not frames:
             return pd.DataFrame(columns=[*RESULT_COLUMNS, *known_metrics()])
@@ -475,6 +571,17 @@ class SweepDir:
                               f"{doc.get('n_points', '?')} points); run vitsim sweep again "
                               f"with --resume", source=str(self.path))
         return read_frame(path)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.damaged`` (``.damaged-2`` ... when taken)."""
+    aside = path.with_name(path.name + ".damaged")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{n}")
+    os.replace(path, aside)
+    return aside
 
 
 def _prepare(out: Path, expansion: Expansion, *, resume: bool, fmt: str | None) \
@@ -669,8 +776,11 @@ def plan_chunks(units: Sequence[Unit], *, workers: int, chunk_size: int | None =
     return chunks
 
 
+DEFAULT_RETRIES = 3  # times a call lost with its worker (or its pool) is submitted again
+
+
 def _backend(runner: str, *, workers: int | None, scheduler: str | None,
-             dask_local: int | None, dask_processes: bool) -> _Backend:
+             dask_local: int | None, dask_processes: bool, dashboard: bool = False) -> _Backend:
     if runner == "serial":
         return _Serial()
     if runner == "processes":
@@ -679,7 +789,11 @@ def _backend(runner: str, *, workers: int | None, scheduler: str | None,
         if scheduler is None and not dask_local:
             raise VitsimError("the Dask runner needs a scheduler address or a local cluster "
                               "size", source="--scheduler")
-        return _Dask(scheduler, dask_local, dask_processes)
+        if find_spec("distributed") is None:
+            raise VitsimError('the Dask runner needs dask.distributed: pip install '
+                              '"vitsim[sweep]"', source="--scheduler" if scheduler
+                              else "--dask-local")
+        return _Dask(scheduler, dask_local, dask_processes, dashboard)
     raise VitsimError(f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}")
 
 
@@ -698,6 +812,8 @@ def run_sweep(
     fmt: str | None = None,
     progress: bool | TextIO = True,
     on_part: Callable[[int], None] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    announce: Callable[[str], None] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) a sweep into directory ``out``; see the module docstring.
 
@@ -706,6 +822,10 @@ def run_sweep(
     processes or threads as ``dask_processes`` says). ``limit`` stops after that many new
     points (the rest are left for ``resume``). ``progress`` draws a bar on stderr (or on the
     given stream). ``on_part(points_done_this_call)`` is called after every part is written.
+    A call lost with its worker is submitted again, up to ``retries`` times; past that a
+    :class:`SweepAborted` says so (the finished points are saved). ``announce`` is given the
+    lines a user should see (the Dask dashboard address); with it, a local cluster starts a
+    dashboard.
     """
     expansion = spec if isinstance(spec, Expansion) else expand_sweep(spec)
     out = Path(out)
@@ -713,13 +833,8 @@ def run_sweep(
     fresh = made_dir or (out.is_dir() and not any(out.iterdir()))
     sweep, doc = _prepare(out, expansion, resume=resume, fmt=fmt)
     fmt = doc["format"]
-    traces_dir = out / TRACES
-    traces_dir.mkdir(exist_ok=True)
-    for folder in (sweep.parts_dir, traces_dir):  # temporaries of a killed writer
-        for stale in folder.glob(".*"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
-    done_keys = set(sweep.read_parts(fmt)["point_hash"])
+    traces_dir = _tidy(sweep)
+    done_keys = set(sweep.read_parts(fmt, repair=True)["point_hash"])
     all_units = _units(expansion, set())
     units = [u for u in all_units if u[0] not in done_keys]
     n_skipped = len(all_units) - len(units)
@@ -728,85 +843,168 @@ def run_sweep(
     started = time.perf_counter()
     try:
         backend = _backend(runner, workers=workers, scheduler=scheduler,
-                           dask_local=dask_local, dask_processes=dask_processes) \
-            if units else _Serial()
+                           dask_local=dask_local, dask_processes=dask_processes,
+                           dashboard=announce is not None) if units else _Serial()
     except BaseException:
         if fresh:  # leave no half-made sweep directory behind (a retry needs no --resume)
-            for path in (out / SPEC_COPY, sweep.manifest_path):
-                path.unlink(missing_ok=True)
-            for folder in (sweep.parts_dir, traces_dir):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            if made_dir:
-                with contextlib.suppress(OSError):
-                    out.rmdir()
+            _remove_fresh(sweep, traces_dir, made_dir=made_dir)
         raise
-    n_workers = backend.workers
-    stream = progress if not isinstance(progress, bool) else None
-    run_id = uuid.uuid4().hex[:8]
-    seq = 0
-    evaluated = 0
+    if backend.dashboard and announce is not None:
+        announce(f"Dask dashboard: {backend.dashboard}")
+    work = _Work(backend, sweep, expansion, units, traces_dir, fmt=fmt, chunk_size=chunk_size,
+                 retries=retries, on_part=on_part)
     try:
-        # Each workload's trace is built once, in parallel, and kept in the sweep directory
-        # (where a resumed sweep finds it); a workload's chunks start as soon as its trace is
-        # there, so simulating overlaps the building of the other traces.
-        by_workload: dict[str, list[Unit]] = {}
-        for unit in units:
-            by_workload.setdefault(unit[2].key(), []).append(unit)
-        workloads = {key: group[0][2] for key, group in by_workload.items()}
-        missing = [k for k, w in workloads.items() if not _trace_path(traces_dir, w).is_file()]
-        bar = ProgressBar(len(units), label=expansion.spec.name, stream=stream,
-                          enabled=bool(progress))
-        n_built = 0
-        if missing:
-            bar.set_note(f"traces 0/{len(missing)}")
-        jobs: dict[Any, tuple[str, str]] = {}  # handle -> ("trace" | "chunk", workload key)
-        for key in missing:
-            jobs[backend.submit(build_trace_bytes, workloads[key])] = ("trace", key)
-        log.info("sweep %s: %d points, %d to simulate (%d traces to build) on %s "
-                 "(%d workers)", expansion.spec.name, len(expansion.points), len(units),
-                 len(missing), backend.name, n_workers)
-
-        def submit_chunks(key: str) -> None:
-            ref = backend.trace_ref(_trace_path(traces_dir, workloads[key]))
-            for chunk in plan_chunks(by_workload[key], workers=n_workers,
-                                     chunk_size=chunk_size):
-                jobs[backend.submit(evaluate_chunk, key, ref,
-                                    [(k, hw) for k, hw, _ in chunk],
-                                    tuple(expansion.spec.baselines))] = ("chunk", key)
-
-        for key in workloads:
-            if key not in missing:
-                submit_chunks(key)
-        while backend.pending:
-            handle, result = backend.next_done()
-            what, key = jobs.pop(handle)
-            if what == "trace":
-                data, error = result
-                n_built += 1
-                bar.set_note(f"traces {n_built}/{len(missing)}" if n_built < len(missing)
-                             else "")
-                if data is not None:
-                    with atomic_output(_trace_path(traces_dir, workloads[key])) as tmp:
-                        tmp.write_bytes(data)
-                    submit_chunks(key)
-                    continue
-                # Every point of a workload that cannot be built fails with its error.
-                result = [{"point_hash": u[0], "status": STATUS_FAILED, "error": str(error)}
-                          for u in by_workload[key]]
-            sweep.write_part(result, fmt, run_id, seq)
-            seq += 1
-            evaluated += len(result)
-            bar.update(len(result))
-            if on_part is not None:
-                on_part(evaluated)
-        bar.close()
+        stream = progress if not isinstance(progress, bool) else None
+        work.run(ProgressBar(len(units), label=expansion.spec.name, stream=stream,
+                             enabled=bool(progress)))
     finally:
         backend.close()
         elapsed = time.perf_counter() - started
-        _record_run(sweep, runner=backend.name, workers=n_workers, evaluated=evaluated,
-                    skipped=n_skipped, elapsed=elapsed)
-    results_frame = sweep.read_parts(fmt)
+        _record_run(sweep, runner=backend.name, workers=backend.workers,
+                    evaluated=work.evaluated, skipped=n_skipped, elapsed=elapsed)
+    n_failed, results_path = _finish(sweep, expansion, all_units, traces_dir, fmt)
+    return SweepOutcome(out, len(expansion.points), expansion.n_dropped, work.evaluated,
+                        n_skipped, n_failed, results_path is not None, elapsed, backend.name,
+                        backend.workers, results_path)
+
+
+def _tidy(sweep: SweepDir) -> Path:
+    """Make the traces folder; remove the temporaries of a killed writer; move aside a trace
+    file that cannot be read (it is built again). Returns the traces folder."""
+    traces_dir = sweep.path / TRACES
+    traces_dir.mkdir(exist_ok=True)
+    for folder in (sweep.parts_dir, traces_dir):
+        for stale in folder.glob(".*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    for path in traces_dir.glob("*.npz"):
+        if not zipfile.is_zipfile(path) or _zip_damaged(path):
+            aside = _move_aside(path)
+            log.warning("%s: cannot read this trace; moved aside to %s, it will be built again",
+                        path, aside.name)
+    return traces_dir
+
+
+def _zip_damaged(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.testzip() is not None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return True
+
+
+def _remove_fresh(sweep: SweepDir, traces_dir: Path, *, made_dir: bool) -> None:
+    """Undo what :func:`_prepare` made in a new sweep directory."""
+    for path in (sweep.path / SPEC_COPY, sweep.manifest_path):
+        path.unlink(missing_ok=True)
+    for folder in (sweep.parts_dir, traces_dir):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    if made_dir:
+        with contextlib.suppress(OSError):
+            sweep.path.rmdir()
+
+
+class _Work:
+    """The calls of one run: each missing workload's trace built once, in parallel, and kept
+    in the sweep directory (where a resumed sweep finds it); a workload's chunks submitted as
+    soon as its trace is there, so simulating overlaps the building of the other traces; every
+    finished chunk written as a part. A call lost with its worker is submitted again."""
+
+    def __init__(self, backend: _Backend, sweep: SweepDir, expansion: Expansion,
+                 units: Sequence[Unit], traces_dir: Path, *, fmt: str,
+                 chunk_size: int | None, retries: int,
+                 on_part: Callable[[int], None] | None) -> None:
+        self.backend, self.sweep, self.expansion = backend, sweep, expansion
+        self.traces_dir, self.fmt, self.chunk_size = traces_dir, fmt, chunk_size
+        self.retries, self.on_part = retries, on_part
+        self.by_workload: dict[str, list[Unit]] = {}
+        for unit in units:
+            self.by_workload.setdefault(unit[2].key(), []).append(unit)
+        self.workloads = {key: group[0][2] for key, group in self.by_workload.items()}
+        # handle -> (kind "trace" | "chunk", workload key, fn, args, tries so far)
+        self.jobs: dict[Any, tuple[str, str, Callable[..., Any], tuple, int]] = {}
+        self.run_id = uuid.uuid4().hex[:8]
+        self.seq = 0
+        self.evaluated = 0
+
+    def _submit(self, kind: str, key: str, fn: Callable[..., Any], args: tuple,
+                tries: int = 0) -> None:
+        self.jobs[self.backend.submit(fn, *args)] = (kind, key, fn, args, tries)
+
+    def _submit_chunks(self, key: str) -> None:
+        ref = self.backend.trace_ref(_trace_path(self.traces_dir, self.workloads[key]))
+        baselines = tuple(self.expansion.spec.baselines)
+        for chunk in plan_chunks(self.by_workload[key], workers=self.backend.workers,
+                                 chunk_size=self.chunk_size):
+            self._submit("chunk", key, evaluate_chunk,
+                         (key, ref, [(k, hw) for k, hw, _ in chunk], baselines))
+
+    def run(self, bar: ProgressBar) -> None:
+        missing = [k for k, w in self.workloads.items()
+                   if not _trace_path(self.traces_dir, w).is_file()]
+        n_built = 0
+        if missing:
+            bar.set_note(f"traces 0/{len(missing)}")
+        for key in missing:
+            self._submit("trace", key, build_trace_bytes, (self.workloads[key],))
+        log.info("sweep %s: %d points, %d to simulate (%d traces to build) on %s "
+                 "(%d workers)", self.expansion.spec.name, len(self.expansion.points),
+                 sum(len(g) for g in self.by_workload.values()), len(missing),
+                 self.backend.name, self.backend.workers)
+        for key in self.workloads:
+            if key not in missing:
+                self._submit_chunks(key)
+        while self.backend.pending:
+            handle, result, error = self.backend.next_done()
+            kind, key, fn, args, tries = self.jobs.pop(handle)
+            if error is not None:
+                self._retry(kind, key, fn, args, tries, error)
+                continue
+            if kind == "trace":
+                n_built += 1
+                bar.set_note(f"traces {n_built}/{len(missing)}" if n_built < len(missing)
+                             else "")
+                result = self._trace_done(key, result)
+                if result is None:
+                    continue
+            self.sweep.write_part(result, self.fmt, self.run_id, self.seq)
+            self.seq += 1
+            self.evaluated += len(result)
+            bar.update(len(result))
+            if self.on_part is not None:
+                self.on_part(self.evaluated)
+        bar.close()
+
+    def _trace_done(self, key: str, result: tuple[bytes | None, str | None]) \
+            -> list[dict[str, Any]] | None:
+        """Keep a built trace and submit its chunks (None); or, when it could not be built,
+        the failed records of every point of its workload."""
+        data, error = result
+        if data is not None:
+            with atomic_output(_trace_path(self.traces_dir, self.workloads[key])) as tmp:
+                tmp.write_bytes(data)
+            self._submit_chunks(key)
+            return None
+        return [{"point_hash": u[0], "status": STATUS_FAILED, "error": str(error)}
+                for u in self.by_workload[key]]
+
+    def _retry(self, kind: str, key: str, fn: Callable[..., Any], args: tuple, tries: int,
+               error: BaseException) -> None:
+        if tries >= self.retries:
+            raise SweepAborted(f"a {kind} task was lost {tries + 1} times ({_one_line(error)}); "
+                               f"{self.evaluated} points of this run are saved; continue "
+                               "with --resume", source=str(self.sweep.path))
+        log.warning("a %s task was lost (%s); retrying (%d of %d)", kind, _one_line(error),
+                    tries + 1, self.retries)
+        self._submit(kind, key, fn, args, tries + 1)
+
+
+def _finish(sweep: SweepDir, expansion: Expansion, all_units: Sequence[Unit],
+            traces_dir: Path, fmt: str) -> tuple[int, Path | None]:
+    """Write the final table when every point is done, and the manifest's counts:
+    ``(failed rows or -1, the table's path or None)``."""
+    results_frame = sweep.read_parts(fmt, repair=True)
     n_done = len(set(results_frame["point_hash"]) & {u[0] for u in all_units})
     complete = n_done == len(all_units)
     results_path = None
@@ -825,8 +1023,7 @@ def run_sweep(
                        for w in {u[2].key(): u[2] for u in all_units}.values()
                        if _trace_path(traces_dir, w).is_file()})
     sweep.write_manifest(doc)
-    return SweepOutcome(out, len(expansion.points), expansion.n_dropped, evaluated, n_skipped,
-                        n_failed, complete, elapsed, backend.name, n_workers, results_path)
+    return n_failed, results_path
 
 
 def _trace_path(folder: Path, workload: Workload) -> Path:

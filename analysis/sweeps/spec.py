@@ -73,6 +73,8 @@ MASK_CONVENTIONS = ("pruned", "kept")
 AREA_COLUMNS = ("total_macs", "sram_bytes")
 DEFAULT_METRICS = ("latency_ms", "energy_mj", "edp_mj_ms", "mac_utilization",
                    "dense_engine_utilization", "sparse_engine_utilization")
+DEFAULT_MAX_POINTS = 100_000  # ~10 min on two cores, and the table stays a few tens of MB
+MAX_AXIS_STEPS = 1_000_000  # values one low/high/steps axis may be cut into
 _TOP_KEYS = ("name", "description", "base", "axes", "combine", "samples", "seed",
              "constraints", "metrics")
 _BASE_KEYS = ("hardware", "hardware_overrides", "workload", "baselines")
@@ -522,9 +524,10 @@ def _check_axis(name: Any, spec: Any, combine: str, base_dir: Path,
             sample = _check_range(spec, where, problems)
             steps = spec.get("steps")
             if steps is not None:
-                if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 2):
-                    problems.append((f"{where}.steps", f"expected an integer >= 2, got "
-                                                       f"{steps!r}"))
+                if not (isinstance(steps, int) and not isinstance(steps, bool)
+                        and 2 <= steps <= MAX_AXIS_STEPS):
+                    problems.append((f"{where}.steps", f"expected an integer in [2, "
+                                                       f"{MAX_AXIS_STEPS:,}], got {steps!r}"))
                 elif sample is not None:
                     values = tuple(dict.fromkeys(sample.steps(steps)))
                     sample = None
@@ -590,12 +593,39 @@ def sweep_from_dict(data: Any, *, source: str, base_dir: str | Path,
     problems: list[tuple[str, str]] = []
     top = check_keys(data, path="", required=("base",),
                      optional=tuple(k for k in _TOP_KEYS if k != "base"), problems=problems)
+    name, description = _check_identity(top, source, problems)
+    combine, samples, seed = _check_combination(top, problems)
+    hardware_name, overrides, hw, workload, baselines = "", (), None, {}, ()
+    if "base" in top:
+        hardware_name, overrides, hw, workload, baselines = _check_base(top["base"], base_dir,
+                                                                        problems)
+    axes = _check_axes(top.get("axes", {}), str(combine), base_dir, problems)
+    _check_axis_counts(axes, combine, samples, problems)
+    constraints = _check_constraints(top.get("constraints", []), axes, problems)
+    metrics = _check_metrics(top.get("metrics"), problems)
+    if problems or hw is None:
+        raise ConfigError(problems or [("base.hardware", "invalid")], source=source)
+    return SweepSpec(
+        name=str(name), source=source, text=text, description=str(description),
+        hardware=hardware_name, hardware_overrides=tuple(overrides), base_hardware=hw,
+        workload=dict(workload), baselines=tuple(baselines), axes=tuple(axes),
+        combine=str(combine), samples=samples if combine == "random" else None,
+        seed=int(seed), constraints=tuple(constraints), metrics=metrics)
+
+
+def _check_identity(top: dict, source: str, problems: list[tuple[str, str]]) -> tuple[Any, Any]:
+    """The spec's ``name`` (default: the file's stem) and ``description``."""
     name = top.get("name", Path(source).stem)
     if not isinstance(name, str) or not name.strip():
         problems.append(("name", f"expected a non-empty string, got {name!r}"))
     description = top.get("description", "")
     if not isinstance(description, str):
         problems.append(("description", f"expected a string, got {description!r}"))
+    return name, description
+
+
+def _check_combination(top: dict, problems: list[tuple[str, str]]) -> tuple[Any, Any, Any]:
+    """``combine``, and the ``samples`` and ``seed`` that only a random sweep takes."""
     combine = top.get("combine", "grid")
     if combine not in COMBINE_MODES:
         problems.append(("combine", f"{combine!r} is not one of: {', '.join(COMBINE_MODES)}"))
@@ -611,31 +641,37 @@ def sweep_from_dict(data: Any, *, source: str, base_dir: str | Path,
         problems.append(("seed", "only allowed with combine: random"))
     if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
         problems.append(("seed", f"expected a non-negative integer, got {seed!r}"))
+    return combine, samples, seed
 
-    hardware_name, overrides, hw, workload, baselines = "", (), None, {}, ()
-    if "base" in top:
-        hardware_name, overrides, hw, workload, baselines = _check_base(top["base"], base_dir,
-                                                                        problems)
 
+def _check_axes(raw_axes: Any, combine: str, base_dir: Path,
+                problems: list[tuple[str, str]]) -> list[Axis]:
+    """Each axis, and no field set by two of them."""
     axes: list[Axis] = []
-    raw_axes = top.get("axes", {})
     if raw_axes is None:
-        raw_axes = {}
+        return axes
     if not isinstance(raw_axes, dict):
         problems.append(("axes", f"expected a mapping of axis names to values, got "
                                  f"{raw_axes!r}"))
-    else:
-        for axis_name, axis_spec in raw_axes.items():
-            axis = _check_axis(axis_name, axis_spec, str(combine), base_dir, problems)
-            if axis is not None:
-                axes.append(axis)
-        owners: dict[str, str] = {}
-        for axis in axes:
-            for path, _ in axis.targets:
-                if path in owners:
-                    problems.append((f"axes.{axis.name}", f"{path} is also set by axis "
-                                                          f"{owners[path]}"))
-                owners[path] = axis.name
+        return axes
+    for axis_name, axis_spec in raw_axes.items():
+        axis = _check_axis(axis_name, axis_spec, combine, base_dir, problems)
+        if axis is not None:
+            axes.append(axis)
+    owners: dict[str, str] = {}
+    for axis in axes:
+        for path, _ in axis.targets:
+            if path in owners:
+                problems.append((f"axes.{axis.name}", f"{path} is also set by axis "
+                                                      f"{owners[path]}"))
+            owners[path] = axis.name
+    return axes
+
+
+def _check_axis_counts(axes: Sequence[Axis], combine: Any, samples: Any,
+                       problems: list[tuple[str, str]]) -> None:
+    """zip needs axes of equal length; random cannot draw more distinct points than a grid of
+    listed values has."""
     if combine == "zip" and axes:
         lengths = {a.name: len(a.values or ()) for a in axes}
         if len(set(lengths.values())) > 1:
@@ -648,55 +684,52 @@ def sweep_from_dict(data: Any, *, source: str, base_dir: str | Path,
             problems.append(("samples", f"{samples} exceeds the {n_grid} distinct points of "
                                         f"the axes' values; use combine: grid"))
 
+
+def _check_constraints(raw_cons: Any, axes: Sequence[Axis],
+                       problems: list[tuple[str, str]]) -> list[Expression]:
+    """Each constraint parsed, reading only names a point has."""
     constraints: list[Expression] = []
-    raw_cons = top.get("constraints", [])
     if raw_cons is None:
-        raw_cons = []
+        return constraints
     if not isinstance(raw_cons, list):
         problems.append(("constraints", f"expected a list of expressions, got {raw_cons!r}"))
-    else:
-        axis_names = {a.name for a in axes}
-        for i, text_c in enumerate(raw_cons):
-            where = f"constraints[{i}]"
-            if not isinstance(text_c, str):
-                problems.append((where, f"expected an expression string, got {text_c!r}"))
-                continue
-            try:
-                expr = parse_expression(text_c)
-            except ExpressionError as err:
-                problems.append((where, err.message))
-                continue
-            bad = [(n, msg) for n in expr.names
-                   if (msg := point_name_problem(n, axis_names)) is not None]
-            for n, msg in bad:
-                problems.append((where, f"{n}: {msg}"))
-            if not bad:
-                constraints.append(expr)
+        return constraints
+    axis_names = {a.name for a in axes}
+    for i, text_c in enumerate(raw_cons):
+        where = f"constraints[{i}]"
+        if not isinstance(text_c, str):
+            problems.append((where, f"expected an expression string, got {text_c!r}"))
+            continue
+        try:
+            expr = parse_expression(text_c)
+        except ExpressionError as err:
+            problems.append((where, err.message))
+            continue
+        bad = [(n, msg) for n in expr.names
+               if (msg := point_name_problem(n, axis_names)) is not None]
+        for n, msg in bad:
+            problems.append((where, f"{n}: {msg}"))
+        if not bad:
+            constraints.append(expr)
+    return constraints
 
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    raw_metrics = top.get("metrics")
-    if raw_metrics is not None:
-        if not isinstance(raw_metrics, list) or not raw_metrics:
-            problems.append(("metrics", f"expected a non-empty list of metric names, got "
-                                        f"{raw_metrics!r}"))
-        else:
-            known = known_metrics()
-            for i, m in enumerate(raw_metrics):
-                if m not in known:
-                    problems.append((f"metrics[{i}]", f"unknown metric {m!r}; known: "
-                                                      f"{', '.join(known)}"))
-                elif raw_metrics.index(m) != i:
-                    problems.append((f"metrics[{i}]", f"duplicate metric {m!r}"))
-            metrics = tuple(raw_metrics)
 
-    if problems or hw is None:
-        raise ConfigError(problems or [("base.hardware", "invalid")], source=source)
-    return SweepSpec(
-        name=str(name), source=source, text=text, description=str(description),
-        hardware=hardware_name, hardware_overrides=tuple(overrides), base_hardware=hw,
-        workload=dict(workload), baselines=tuple(baselines), axes=tuple(axes),
-        combine=str(combine), samples=samples if combine == "random" else None,
-        seed=int(seed), constraints=tuple(constraints), metrics=metrics)
+def _check_metrics(raw_metrics: Any, problems: list[tuple[str, str]]) -> tuple[str, ...]:
+    """The metric columns to keep (default :data:`DEFAULT_METRICS`)."""
+    if raw_metrics is None:
+        return DEFAULT_METRICS
+    if not isinstance(raw_metrics, list) or not raw_metrics:
+        problems.append(("metrics", f"expected a non-empty list of metric names, got "
+                                    f"{raw_metrics!r}"))
+        return DEFAULT_METRICS
+    known = known_metrics()
+    for i, m in enumerate(raw_metrics):
+        if m not in known:
+            problems.append((f"metrics[{i}]", f"unknown metric {m!r}; known: "
+                                              f"{', '.join(known)}"))
+        elif raw_metrics.index(m) != i:
+            problems.append((f"metrics[{i}]", f"duplicate metric {m!r}"))
+    return tuple(raw_metrics)
 
 
 def point_name_problem(name: str, axis_names: set[str] | frozenset[str] = frozenset()) \
@@ -752,6 +785,32 @@ class Expansion:
         for p in self.points:
             h.update(p.key.encode())
         return h.hexdigest()[:HASH_CHARS]
+
+
+def count_points(spec: SweepSpec) -> int:
+    """How many combinations ``spec`` makes (before constraints), by arithmetic: nothing is
+    expanded, so a spec of 10^9 points is measured as fast as one of ten."""
+    if not spec.axes:
+        return 1
+    if spec.combine == "grid":
+        return math.prod(len(a.values or ()) for a in spec.axes)
+    if spec.combine == "zip":
+        return len(spec.axes[0].values or ())
+    return int(spec.samples or 0)
+
+
+def check_point_count(spec: SweepSpec, max_points: int | None = DEFAULT_MAX_POINTS) -> int:
+    """The number of combinations of ``spec``; a :class:`ConfigError` naming the spec when it
+    is above ``max_points`` (None: no limit)."""
+    n = count_points(spec)
+    if max_points is not None and n > max_points:
+        field_name = "samples" if spec.combine == "random" else "axes"
+        raise ConfigError([(field_name, f"{n:,} points ({spec.combine} of "
+                                        f"{len(spec.axes)} axes) exceed the limit of "
+                                        f"{max_points:,}; raise it with --max-points N, or "
+                                        "use fewer values or combine: random")],
+                          source=spec.source)
+    return n
 
 
 def _combinations(spec: SweepSpec) -> list[tuple[Any, ...]]:
@@ -892,8 +951,10 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def expand_sweep(spec: SweepSpec) -> Expansion:
-    """Every point of ``spec``, resolved, hashed, and filtered by the constraints."""
+def expand_sweep(spec: SweepSpec, *, max_points: int | None = DEFAULT_MAX_POINTS) -> Expansion:
+    """Every point of ``spec``, resolved, hashed, and filtered by the constraints; refused
+    before anything is expanded when the spec has more than ``max_points`` combinations."""
+    check_point_count(spec, max_points)
     resolver = _Resolver(spec)
     base_workload = dict(spec.workload)
     points: list[Point] = []
