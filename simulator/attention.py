@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import AllocationPolicy, HardwareConfig, RowPolicy
@@ -189,7 +190,7 @@ def simulate_attention(
     unit_of = np.repeat(np.arange(n_units),
                         np.diff(np.append(unit_first, n_heads)))  # head -> its unit
 
-    def per_unit(x: np.ndarray) -> np.ndarray:
+    def per_unit(x: npt.ArrayLike) -> np.ndarray:
         return np.add.reduceat(np.asarray(x), unit_first) if g > 1 else np.asarray(x)
 
     if not sparse_on:
@@ -270,9 +271,9 @@ def simulate_attention(
         hc = codec.compressed_heads(h)
         compressed = (n_q + n_k) * hc * d * bpe
         resident = min(1.0, (q_cap + k_cap) / compressed)
-        qk_load = np.full((n_blocks, h), (1.0 - resident) * compressed)
-        qk_load[:, 0] = compressed
-        qk_load = qk_load.reshape(n_heads)
+        qk_load_by_block = np.full((n_blocks, h), (1.0 - resident) * compressed)
+        qk_load_by_block[:, 0] = compressed
+        qk_load = qk_load_by_block.reshape(n_heads)
         decode_macs = np.full(n_heads, (n_q + n_k) * d * hc, dtype=np.int64)
         # One decoder expands the group's heads one after another.
         unit_decode = np.ceil(per_unit(decode_macs) / (codec.decoder_lines * width))
