@@ -14,7 +14,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,11 @@ class Reproduction:
 
 def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PAPER_MODELS,
               sparsity: float = PAPER_SPARSITY, seed: int = 0,
-              masks: Mapping[str, str] | None = None) -> Reproduction:
+              masks: Mapping[str, str] | None = None,
+              on_model: Callable[[str], None] | None = None) -> Reproduction:
     """Run the comparison; ``masks`` maps a model to a mask file (ViTCoD's convention:
-    True = pruned) used instead of synthetic attention for that model."""
+    True = pruned) used instead of synthetic attention for that model. ``on_model(name)`` is
+    called after each model (a progress bar's hook)."""
     from vitsim.analysis.frames import stages_frame
     from vitsim.simulator.simulate import simulate
 
@@ -123,6 +125,8 @@ def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PA
         baselines = [(PAPER_BASELINES[p], run_baseline(PAPER_BASELINES[p], trace, hardware))
                      for p in PAPER_SPEEDUP_UP_TO]
         rows += comparison_rows(model, hardware.name, acc, baselines)
+        if on_model is not None:
+            on_model(model)
     return Reproduction(hardware.name, sparsity, seed, sources, tuple(rows), scoped,
                         _headlines(rows), frames, hardware.clock_mhz)
 

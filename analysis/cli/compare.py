@@ -114,12 +114,19 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         write_reproduction,
     )
     from vitsim.atomic import check_new_dir
+    from vitsim.progress import ProgressBar
 
     if args.out:
         check_new_dir(args.out)
     hw = hardware_from_args(args)
-    rep = reproduce(hw=hw, models=tuple(args.models or PAPER_MODELS), sparsity=args.sparsity,
-                    seed=args.seed, masks=dict(args.mask))
+    models = tuple(args.models or PAPER_MODELS)
+    with ProgressBar(len(models), label="reproduce", unit="model") as bar:
+        def done(model: str) -> None:
+            bar.set_note(model)
+            bar.update()
+
+        rep = reproduce(hw=hw, models=models, sparsity=args.sparsity, seed=args.seed,
+                        masks=dict(args.mask), on_model=done)
     if args.out:
         write_reproduction(args.out, rep)
     if args.json:
