@@ -12,7 +12,6 @@ import sys
 import time
 from typing import TextIO
 
-
 _QUIET = False
 
 

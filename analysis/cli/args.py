@@ -22,7 +22,7 @@ class HelpFormatter(argparse.HelpFormatter):
         default = action.default
         unset = default is None or default is False or default == argparse.SUPPRESS
         if (unset or (isinstance(default, (list, tuple, str)) and not default) or "default" in text
-                or action.option_strings == [] and action.nargs in ("?", "*")):
+                or (action.option_strings == [] and action.nargs in ("?", "*"))):
             return text
         if isinstance(default, (list, tuple)):
             default = " ".join(map(str, default))
