@@ -280,3 +280,31 @@ def test_log_ticks_label_more_than_decades() -> None:
     lo, hi = ax.get_ylim()
     ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
     assert len(ticks) >= 4  # 1, 2, 5, 10, 20, ... not only 1 and 10
+
+
+@pytest.fixture(scope="module")
+def run_frame():
+    import vitsim
+
+    r = vitsim.simulate("vitcod", model="deit-tiny", sparsity=0.9)
+    return r.to_frame(), r.hardware
+
+
+@pytest.mark.parametrize("kind", ["roofline", "layer_head", "timeline"])
+def test_new_figures_draw(run_frame, kind: str, tmp_path: Path) -> None:
+    frame, hw = run_frame
+    with figures.paper_style("double"):
+        if kind == "roofline":
+            fig = figures.plot_roofline(frame, peak_macs_per_cycle=hw.total_macs,
+                                        dram_bytes_per_cycle=hw.dram_bytes_per_cycle,
+                                        clock_mhz=hw.clock_mhz)
+            labels = {t for ax in fig.get_axes() for t in ax.get_legend_handles_labels()[1]}
+            assert {"roofline", "qk", "sv", "fc1"} <= labels
+        elif kind == "layer_head":
+            fig = figures.plot_layer_head(frame, clock_mhz=hw.clock_mhz)
+            assert fig.get_axes()[1].get_images()[0].get_array().shape == (3, 12)
+        else:
+            fig = figures.plot_block_timeline(frame, layer=0, total_macs=hw.total_macs,
+                                              clock_mhz=hw.clock_mhz)
+    assert fig.get_figwidth() == pytest.approx(7.16)
+    save(fig, tmp_path, kind, formats=("png", "pdf", "svg"))

@@ -413,6 +413,155 @@ def plot_breakdown_compare(runs: Mapping[str, pd.DataFrame], *,
     return fig
 
 
+# ----------------------------------------------------------------------------- roofline
+
+
+def plot_roofline(stages: pd.DataFrame, *, peak_macs_per_cycle: float,
+                  dram_bytes_per_cycle: float, clock_mhz: float,
+                  title: str | None = None) -> Figure:
+    """Each stage (summed over layers and heads) as a point of arithmetic intensity (MACs
+    per DRAM byte) and achieved throughput (GMAC/s = MACs / its cycles), under the design's
+    compute roof (``peak_macs_per_cycle`` x clock) and bandwidth roof
+    (``dram_bytes_per_cycle`` x clock x intensity). Stages without MACs (vector, softmax)
+    have no point; a stage with MACs but no DRAM traffic sits at the right edge."""
+    _require(stages, ("stage", "macs", "dram_read_bytes", "dram_write_bytes", "total_cycles"),
+             "the roofline")
+    frame = stages.assign(stage=stages["stage"].astype(str),
+                          dram=stages["dram_read_bytes"] + stages["dram_write_bytes"])
+    agg = frame.groupby("stage", sort=False)[["macs", "dram", "total_cycles"]].sum()
+    agg = agg.loc[[s for s in _stage_order(frame["stage"]) if s in agg.index]]
+    agg = agg[(agg["macs"] > 0) & (agg["total_cycles"] > 0)]
+    if agg.empty:
+        raise VitsimError("no stage with MACs to place on the roofline")
+    ghz = clock_mhz * 1e-3
+    achieved = agg["macs"] / agg["total_cycles"] * ghz  # GMAC/s
+    finite = agg["dram"] > 0
+    intensity = (agg["macs"] / agg["dram"].where(finite)).astype(np.float64)
+    ridge = peak_macs_per_cycle / dram_bytes_per_cycle
+    lo = min(float(intensity.min()) if finite.any() else ridge, ridge) / 4
+    hi = max(float(intensity.max()) if finite.any() else ridge, ridge) * 4
+    intensity = intensity.fillna(hi / 1.5)
+    fig, axes = _figure(1, width=5.0, height=3.6)
+    ax = axes[0]
+    xs = np.geomspace(lo, hi, 200)
+    roof = np.minimum(peak_macs_per_cycle * ghz, xs * dram_bytes_per_cycle * ghz)
+    ax.plot(xs, roof, color="black", linewidth=1.0, label="roofline")
+    ax.axvline(ridge, color="#999999", linewidth=0.6, linestyle=":")
+    for j, (stage, x) in enumerate(intensity.items()):
+        ax.scatter([x], [achieved[stage]], s=22, color=OKABE_ITO[j % len(OKABE_ITO)],
+                   marker=MARKERS[j % len(MARKERS)], edgecolors="black", linewidths=0.3,
+                   label=str(stage), zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(min(float(achieved.min()), float(roof.min())) / 3,
+                peak_macs_per_cycle * ghz * 2)
+    ax.set_xlabel("arithmetic intensity (MACs / DRAM byte)")
+    ax.set_ylabel("throughput (GMAC/s)")
+    ax.grid(True, which="major", alpha=0.3, linewidth=0.5)
+    if title:
+        ax.set_title(title)
+    _legend_outside(fig, [ax])
+    return fig
+
+
+# ----------------------------------------------------------------------------- layers, heads
+
+ATTENTION_STAGE_NAMES = ("decode", "qk", "softmax", "sv")
+
+
+def plot_layer_head(stages: pd.DataFrame, *, clock_mhz: float | None = None,
+                    title: str | None = None) -> Figure:
+    """Where the time goes per layer (stacked by stage group) and per attention head (a
+    heat map of each (layer, head)'s attention latency: decoder, Q K^T, softmax, S V)."""
+    _require(stages, ("layer", "head", "stage", "total_cycles"), "the layer/head figure")
+    frame = stages.assign(stage=stages["stage"].astype(str))
+    scale, ylabel = _time_scale(clock_mhz)
+    # the blocks: layers that have heads (not the stem's -1 nor the classifier's n_layers)
+    blocks = frame[frame["layer"].isin(frame.loc[frame["head"] >= 0, "layer"].unique())]
+    group = blocks["stage"].map({s: g for g, ss in STAGE_GROUPS.items() for s in ss})
+    per_layer = (blocks["total_cycles"].groupby([blocks["layer"], group.fillna("other")])
+                 .sum().unstack(fill_value=0.0) * scale)
+    per_layer = per_layer[[g for g in (*STAGE_GROUPS, "other") if g in per_layer]]
+    per_layer = per_layer.loc[:, per_layer.sum() > 0]
+    heads = frame[frame["stage"].isin(ATTENTION_STAGE_NAMES) & (frame["head"] >= 0)]
+    grid = heads.pivot_table(index="head", columns="layer", values="total_cycles",
+                             aggfunc="sum", fill_value=np.nan) * scale
+    fig, axes = _figure(1, nrows=2, width=6.0, height=2.6)
+    x = per_layer.index.to_numpy()
+    _stacked(axes[0], x, per_layer, {})
+    axes[0].set_xlabel("layer (block)")
+    axes[0].set_ylabel(ylabel)
+    axes[0].set_title("per layer, by stage group")
+    image = axes[1].imshow(grid.to_numpy(dtype=np.float64), cmap=SEQUENTIAL_CMAP,
+                           aspect="auto", origin="lower", interpolation="nearest")
+    fig.colorbar(image, ax=axes[1]).set_label("attention " + ylabel)
+    axes[1].set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+    axes[1].set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+    axes[1].set_xlabel("layer (block)")
+    axes[1].set_ylabel("head")
+    axes[1].set_title("attention per head (decode, QK, softmax, SV)")
+    if title:
+        fig.suptitle(title)
+    _legend_outside(fig, [axes[0]], where="outside right upper")
+    return fig
+
+
+# ----------------------------------------------------------------------------- timeline
+
+
+def plot_block_timeline(stages: pd.DataFrame, *, layer: int = 0, total_macs: int,
+                        clock_mhz: float | None = None) -> Figure:
+    """One block's stages in execution order as a timeline (compute, fill/drain and
+    memory stall of each stage, one after another as the simulator runs them), above the
+    MAC utilization of the denser and sparser engines over the same time (each stage's MACs
+    over its cycles x the design's ``total_macs``). Stage granularity: within a stage the
+    tile timeline overlaps loads and compute, and its stall is what remains exposed."""
+    _require(stages, ("layer", "stage", "compute_cycles", "fill_cycles", "stall_cycles",
+                      "total_cycles"), "the timeline")
+    frame = stages[stages["layer"] == layer].assign(stage=lambda f: f["stage"].astype(str))
+    if frame.empty:
+        raise VitsimError(f"no stage rows of layer {layer}")
+    order = _stage_order(frame["stage"])
+    cols = ["compute_cycles", "fill_cycles", "stall_cycles", "total_cycles"]
+    extra = [c for c in ("dense_macs", "sparse_macs", "macs") if c in frame]
+    per = frame.groupby("stage")[cols + extra].sum().reindex(order).fillna(0.0)
+    per = per[per["total_cycles"] > 0]
+    scale, xlabel = _time_scale(clock_mhz)
+    start = np.concatenate(([0.0], np.cumsum(per["total_cycles"].to_numpy())[:-1])) * scale
+    fig, axes = _figure(1, nrows=2, width=6.4, height=1.9)
+    ax = axes[0]
+    parts = (("compute_cycles", "compute"), ("fill_cycles", "fill/drain"),
+             ("stall_cycles", "memory stall"))
+    y = np.arange(len(per))[::-1]
+    for j, (col, name) in enumerate(parts):
+        offset = start + sum(per[c].to_numpy() for c, _ in parts[:j]) * scale \
+            if j else start
+        ax.barh(y, per[col].to_numpy() * scale, left=offset, height=0.7,
+                color=OKABE_ITO[j], label=name, edgecolor="none")
+    ax.set_yticks(y, list(per.index))
+    ax.set_title(f"block {layer}: stages in execution order")
+    end = float(per["total_cycles"].sum()) * scale
+    ax.set_xlim(0, end)
+    ut = axes[1]
+    cycles = per["total_cycles"].to_numpy()
+    for j, (col, name) in enumerate((("dense_macs", "denser engine"),
+                                     ("sparse_macs", "sparser engine"), ("macs", "all MACs"))):
+        if col not in per:
+            continue
+        util = per[col].to_numpy(dtype=np.float64) / (cycles * total_macs) * 100.0
+        ut.stairs(util, np.append(start, end), color=OKABE_ITO[j + 3 if j < 2 else 7],
+                  linewidth=1.0 if col == "macs" else 0.8, label=name,
+                  linestyle="-" if col == "macs" else "--")
+    ut.set_xlim(0, end)
+    ut.set_ylim(0, 105)
+    ut.set_ylabel("MAC utilization (%)")
+    ut.set_xlabel(xlabel)
+    ut.grid(True, alpha=0.3, linewidth=0.5)
+    _legend_outside(fig, axes)
+    return fig
+
+
 # ----------------------------------------------------------------------------- utilization
 
 
