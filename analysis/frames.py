@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vitsim.simulator.counts import COUNT_COLUMNS, CYCLE_COLUMNS, ENGINES, INFO_COLUMNS, STAGES
 from vitsim.simulator.energy import COMPONENTS
 from vitsim.simulator.results import SimulationResult
 
 
 def stages_frame(result: SimulationResult) -> pd.DataFrame:
-    """One row per (layer, head, stage): cycles, counts, and energy by component (pJ)."""
-    t = result.stages
-    frame = pd.DataFrame({
-        "layer": t.layer, "head": t.head,
-        # Categories in execution-order vocabulary, so group-bys list stages in that order.
-        "stage": pd.Categorical.from_codes(t.stage, categories=STAGES),
-        "engine": pd.Categorical.from_codes(t.engine, categories=ENGINES),
-    })
-    for name in (*CYCLE_COLUMNS, *COUNT_COLUMNS, *INFO_COLUMNS):
-        frame[name] = t[name]
-    for comp in COMPONENTS:
-        frame[f"energy_pj_{comp}"] = result.energy_pj[comp]
-    frame["energy_pj"] = frame[[f"energy_pj_{c}" for c in COMPONENTS]].sum(axis=1)
+    """One row per (layer, head, stage): cycles, counts, and energy by component (pJ);
+    the same as ``result.to_frame()``."""
+    frame: pd.DataFrame = result.to_frame()
     return frame
 
 

@@ -14,7 +14,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ class Reproduction:
     headlines: tuple[Headline, ...] = field(default=())
     stage_frames: Mapping[str, Any] = field(default_factory=dict, repr=False)  # model -> frame
     clock_mhz: float = 0.0
+    hardware_config: HardwareConfig | None = field(default=None, repr=False)
 
     def document(self) -> dict[str, Any]:
         """The ``--json`` document: ``rows`` are ``{model, baseline, speedup,
@@ -92,9 +93,11 @@ class Reproduction:
 
 def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PAPER_MODELS,
               sparsity: float = PAPER_SPARSITY, seed: int = 0,
-              masks: Mapping[str, str] | None = None) -> Reproduction:
+              masks: Mapping[str, str] | None = None,
+              on_model: Callable[[str], None] | None = None) -> Reproduction:
     """Run the comparison; ``masks`` maps a model to a mask file (ViTCoD's convention:
-    True = pruned) used instead of synthetic attention for that model."""
+    True = pruned) used instead of synthetic attention for that model. ``on_model(name)`` is
+    called after each model (a progress bar's hook)."""
     from vitsim.analysis.frames import stages_frame
     from vitsim.simulator.simulate import simulate
 
@@ -123,8 +126,10 @@ def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PA
         baselines = [(PAPER_BASELINES[p], run_baseline(PAPER_BASELINES[p], trace, hardware))
                      for p in PAPER_SPEEDUP_UP_TO]
         rows += comparison_rows(model, hardware.name, acc, baselines)
+        if on_model is not None:
+            on_model(model)
     return Reproduction(hardware.name, sparsity, seed, sources, tuple(rows), scoped,
-                        _headlines(rows), frames, hardware.clock_mhz)
+                        _headlines(rows), frames, hardware.clock_mhz, hardware)
 
 
 def _headlines(rows: Sequence[ComparisonRow]) -> tuple[Headline, ...]:
@@ -191,9 +196,11 @@ def rows_markdown(rep: Reproduction, scope: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reproduction(out: str | os.PathLike[str], rep: Reproduction) -> Path:
+def write_reproduction(out: str | os.PathLike[str], rep: Reproduction,
+                       seeds: Sequence[Reproduction] = ()) -> Path:
     """Write table.csv, table.md, reproduce.json and the figures into a new directory,
-    atomically; an existing non-empty ``out`` is an error."""
+    atomically; an existing non-empty ``out`` is an error. ``seeds``: runs at further
+    seeds, drawn as error bars in the speedup figures."""
     with atomic_output_dir(out) as tmp:
         (tmp / "table.csv").write_text(rows_csv(rep.rows), encoding="utf-8")
         md = ["# vitsim reproduce: ViTCoD's comparison", "",
@@ -204,25 +211,48 @@ def write_reproduction(out: str | os.PathLike[str], rep: Reproduction) -> Path:
         (tmp / "table.md").write_text("\n".join(md), encoding="utf-8")
         doc = json.dumps(json_safe(rep.document()), indent=1, allow_nan=False)
         (tmp / "reproduce.json").write_text(doc, encoding="utf-8")
-        _figures(tmp, rep)
+        _figures(tmp, rep, seeds)
     return Path(out)
 
 
-def _figures(out: Path, rep: Reproduction) -> None:
+FIGURE_FORMATS = ("pdf", "png", "svg")
+
+
+def _figures(out: Path, rep: Reproduction, seeds: Sequence[Reproduction] = ()) -> None:
     """Speedup and energy efficiency per model and baseline (log scale), one figure per
-    scope, and the accelerator's latency and energy breakdown per model."""
-    import matplotlib.pyplot as plt
+    scope, with a geometric-mean group, the paper's "up to" numbers drawn beside the
+    attention speedups, and error bars across ``seeds`` (further runs at other seeds);
+    the accelerator's breakdown per model; and, for the first model, its roofline, its
+    per-layer/per-head breakdown and one block's timeline. Double-column width, PDF (Type 42
+    fonts), PNG and SVG."""
     import pandas as pd
 
     from vitsim.analysis.figures import charts as figures
 
-    table = pd.DataFrame([r.as_dict() for r in rep.rows])
-    for scope in SCOPES:
-        fig = figures.plot_speedup(table[table["scope"] == scope].reset_index(drop=True))
-        fig.suptitle(f"{rep.hardware} vs baselines, {scope.replace('_', '-')}")
-        figures.save_figure_as(fig, out, f"speedup_{scope}", formats=("png", "svg"))
-        plt.close(fig)
-    if rep.stage_frames:
-        fig = figures.plot_breakdown_compare(dict(rep.stage_frames), clock_mhz=rep.clock_mhz)
-        figures.save_figure_as(fig, out, "breakdown", formats=("png", "svg"))
-        plt.close(fig)
+    runs = [rep, *seeds]
+    table = pd.DataFrame([{**r.as_dict(), "seed": run.seed} for run in runs for r in run.rows])
+    paper = {PAPER_BASELINES[k]: v for k, v in PAPER_SPEEDUP_UP_TO.items()}
+
+    def save(fig: Any, stem: str) -> None:
+        figures.save_figure_as(fig, out, stem, formats=FIGURE_FORMATS)
+
+    with figures.paper_style("double"):
+        for scope in SCOPES:
+            sub = table[table["scope"] == scope].reset_index(drop=True)
+            save(figures.plot_speedup(sub, reference=paper if scope == "attention" else None,
+                                      reference_label="ViTCoD paper (up to)"),
+                 f"speedup_{scope}")
+        if rep.stage_frames:
+            save(figures.plot_breakdown_compare(dict(rep.stage_frames),
+                                                clock_mhz=rep.clock_mhz), "breakdown")
+            model, frame = next(iter(rep.stage_frames.items()))
+            hw = rep.hardware_config
+            if hw is not None:
+                save(figures.plot_roofline(frame, peak_macs_per_cycle=hw.total_macs,
+                                           dram_bytes_per_cycle=hw.dram_bytes_per_cycle,
+                                           clock_mhz=hw.clock_mhz,
+                                           title=f"{model} on {hw.name}"), "roofline")
+                save(figures.plot_block_timeline(frame, layer=0, total_macs=hw.total_macs,
+                                                 clock_mhz=hw.clock_mhz), "timeline")
+            save(figures.plot_layer_head(frame, clock_mhz=rep.clock_mhz,
+                                         title=f"{model}: per layer and head"), "layers_heads")

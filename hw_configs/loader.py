@@ -243,7 +243,7 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError([(key, "expected KEY.PATH=VALUE")], source=f"override {text!r}")
-    parts = key.split(".")
+    parts = override_path(key)
     if any(not part for part in parts):
         raise ConfigError([(key, "empty key in dotted path")], source=f"override {text!r}")
     value = loads_strict(raw, source=f"override {text!r}")
@@ -253,6 +253,17 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
             source=f"override {text!r}",
         )
     return parts, value
+
+
+# The one override path syntax: a sweep axis names a hardware field
+# ``hardware.dram.bandwidth_gb_per_s``; ``--set``, ``apply_overrides`` and the facade take the
+# same path, the ``hardware.`` prefix optional (there is no hardware field named hardware).
+HARDWARE_PREFIX = "hardware."
+
+
+def override_path(key: str) -> list[str]:
+    """The parts of a hardware override path, without the optional ``hardware.`` prefix."""
+    return key.removeprefix(HARDWARE_PREFIX).split(".")
 
 
 def _check_path(parts: list[str], text: str) -> None:
@@ -289,13 +300,14 @@ def apply_overrides(
     """A copy of ``cfg`` with values changed by dotted key path, re-validated.
 
     ``overrides`` is a list of ``"KEY.PATH=VALUE"`` strings (VALUE parsed as a YAML scalar:
-    ``153.6``, ``static``, ``true``) or a mapping ``{"KEY.PATH": value}``. A ``null`` value
-    removes an optional key (``engines.dense.rows=null``). All overrides are applied before
-    the result is validated, so related keys can change together
+    ``153.6``, ``static``, ``true``) or a mapping ``{"KEY.PATH": value}``; a path may start
+    with ``hardware.`` as a sweep axis does (``hardware.dram.bandwidth_gb_per_s=153.6``).
+    A ``null`` value removes an optional key (``engines.dense.rows=null``). All overrides
+    are applied before the result is validated, so related keys can change together
     (``engines.dense.kind=systolic`` with its ``rows``, ``cols`` and ``dataflow``).
     """
     if isinstance(overrides, Mapping):
-        items = [(str(k).split("."), v, f"{k}={v!r}") for k, v in overrides.items()]
+        items = [(override_path(str(k)), v, f"{k}={v!r}") for k, v in overrides.items()]
     else:
         items = []
         for text in overrides:

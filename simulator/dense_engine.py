@@ -82,7 +82,7 @@ def _positive_int(value: object, name: str) -> int:
     """
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise VitsimError(f"must be a positive integer, got {value!r}", field=name)
-    index = operator.index(value)  # type: ignore[arg-type]
+    index = operator.index(value)
     if index <= 0:
         raise VitsimError(f"must be a positive integer, got {value!r}", field=name)
     return index

@@ -22,7 +22,7 @@ import numpy as np
 
 from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import HardwareConfig
-from vitsim.simulator.dense_engine import dense_gemm
+from vitsim.simulator.dense_engine import GemmTiming, dense_gemm
 from vitsim.simulator.kernels import tile_timeline
 
 
@@ -108,10 +108,10 @@ def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *,
     widths = np.full(n_cols, n_t, dtype=np.int64)
     widths[-1] = n - n_t * (n_cols - 1)
     if cols_outer:
-        ii, jj = np.meshgrid(np.arange(n_rows), np.arange(n_cols), indexing="xy")
+        grid_i, grid_j = np.meshgrid(np.arange(n_rows), np.arange(n_cols), indexing="xy")
     else:
-        jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows), indexing="xy")
-    ii, jj = ii.ravel(), jj.ravel()
+        grid_j, grid_i = np.meshgrid(np.arange(n_cols), np.arange(n_rows), indexing="xy")
+    ii, jj = grid_i.ravel(), grid_j.ravel()
     # Each operand tile is loaded on its first use; the operand of the outer loop stays, the
     # inner one is loaded again on every pass when it spans several tiles (see _dram_bytes).
     if cols_outer:
@@ -123,8 +123,8 @@ def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *,
     a_loads = np.where(load_a, heights[ii] * row_bytes, 0.0)
     b_loads = np.where(load_b, widths[jj] * row_bytes, 0.0)
     stores = (heights[ii] * widths[jj] * bpe).astype(np.float64)
-    shapes: dict[tuple[int, int], object] = {}
-    timings = []
+    shapes: dict[tuple[int, int], GemmTiming] = {}
+    timings: list[GemmTiming] = []
     for hm, wn in zip(heights[ii].tolist(), widths[jj].tolist(), strict=True):
         if (hm, wn) not in shapes:
             shapes[(hm, wn)] = dense_gemm(hm, k, wn, hw)

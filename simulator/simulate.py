@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,8 @@ def _group_stages(b: StageTableBuilder, gemm: _GemmMemo, hw: HardwareConfig,
               codec_macs=att.encode_macs)
         b.add(layer=layer_of, head=head_idx, stage="decode", engine="codec", n=n,
               codec_macs=att.decode_macs)
-    sram: dict[str, dict[str, np.ndarray]] = {}
+    # Any: the arrays go to StageTableBuilder.add as keyword columns beside its typed keys.
+    sram: dict[str, dict[str, Any]] = {}
     for (buf, kind, stage), values in att.sram.items():
         sram.setdefault(stage, {})[f"sram_{kind}_bytes_{buf}"] = values
     rate = hw.total_macs  # the MAC lines, or the systolic array of a dense-only design

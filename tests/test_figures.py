@@ -83,7 +83,7 @@ def test_speedup_bars(tmp_path: Path) -> None:
         "baseline": ["cpu", "sanger", "cpu", "sanger"],
         "speedup": [235.3, 6.8, 120.0, 5.1], "energy_efficiency": [1000.0, 3.2, 800.0, 2.9],
         "scope": "end_to_end"})
-    fig = figures.plot_speedup(table)
+    fig = figures.plot_speedup(table, geomean=False)
     axes = fig.get_axes()
     assert [ax.get_yscale() for ax in axes] == ["log", "log"]
     assert "speedup" in axes[0].get_ylabel() and "log scale" in axes[0].get_ylabel()
@@ -234,3 +234,77 @@ def test_saving_never_overwrites_silently(sweep_table, tmp_path: Path) -> None:
 ])
 def test_labels_carry_units(column: str, text: str) -> None:
     assert figures.label(column) == text
+
+
+def test_speedup_geomean_seeds_and_reference(tmp_path: Path) -> None:
+    rows = [{"model": m, "baseline": b, "seed": s, "speedup": v * (1 + 0.1 * s),
+             "energy_efficiency": 2 * v} for m, f in (("a", 1.0), ("b", 4.0))
+            for b, v0 in (("cpu", 10.0), ("sanger", 2.0)) for s in (0, 1, 2)
+            for v in [v0 * f]]
+    fig = figures.plot_speedup(pd.DataFrame(rows), reference={"cpu": 50.0})
+    ax = fig.get_axes()[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "geomean"]
+    # the geometric mean of the models' (geometric) means over seeds
+    heights = [p.get_height() for p in ax.patches]
+    seeds = np.exp(np.log([1.0, 1.1, 1.2]).mean())
+    assert heights[2] == pytest.approx(10.0 * 2.0 * seeds)
+    from matplotlib.container import ErrorbarContainer
+
+    assert any(isinstance(c, ErrorbarContainer) for c in ax.containers)  # across seeds
+    marks = [line for line in ax.get_lines() if line.get_marker() == "D"]
+    assert len(marks) == 1 and marks[0].get_ydata()[0] == 50.0
+    assert fig.legends and not ax.get_legend()  # one legend, outside the axes
+    save(fig, tmp_path, "speedup_seeds", formats=("png", "pdf"))
+
+
+def test_paper_style_sizes_and_type42_fonts(tmp_path: Path) -> None:
+    table = pd.DataFrame({"model": ["m1", "m2"] * 2, "baseline": ["x", "x", "y", "y"],
+                          "speedup": [2.0, 3.0, 40.0, 50.0],
+                          "energy_efficiency": [1.5, 2.0, 3.0, 4.0]})
+    for width, inches in (("single", 3.5), ("double", 7.16)):
+        with figures.paper_style(width):
+            fig = figures.plot_speedup(table)
+        assert fig.get_figwidth() == pytest.approx(inches)
+    (pdf,) = figures.save_figure_as(fig, tmp_path, "fonts", formats=("pdf",))
+    data = pdf.read_bytes()
+    assert b"/FontType 3" not in data and b"/Type3" not in data
+    assert b"/TrueType" in data or b"/CIDFontType2" in data  # Type 42 embeds TrueType
+
+
+def test_log_ticks_label_more_than_decades() -> None:
+    table = pd.DataFrame({"model": ["m1", "m2"], "baseline": ["x", "x"],
+                          "speedup": [1.5, 30.0], "energy_efficiency": [1.5, 3.0]})
+    fig = figures.plot_speedup(table)
+    fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+    ax = fig.get_axes()[0]
+    lo, hi = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
+    assert len(ticks) >= 4  # 1, 2, 5, 10, 20, ... not only 1 and 10
+
+
+@pytest.fixture(scope="module")
+def run_frame():
+    import vitsim
+
+    r = vitsim.simulate("vitcod", model="deit-tiny", sparsity=0.9)
+    return r.to_frame(), r.hardware
+
+
+@pytest.mark.parametrize("kind", ["roofline", "layer_head", "timeline"])
+def test_new_figures_draw(run_frame, kind: str, tmp_path: Path) -> None:
+    frame, hw = run_frame
+    with figures.paper_style("double"):
+        if kind == "roofline":
+            fig = figures.plot_roofline(frame, peak_macs_per_cycle=hw.total_macs,
+                                        dram_bytes_per_cycle=hw.dram_bytes_per_cycle,
+                                        clock_mhz=hw.clock_mhz)
+            labels = {t for ax in fig.get_axes() for t in ax.get_legend_handles_labels()[1]}
+            assert {"roofline", "qk", "sv", "fc1"} <= labels
+        elif kind == "layer_head":
+            fig = figures.plot_layer_head(frame, clock_mhz=hw.clock_mhz)
+            assert fig.get_axes()[1].get_images()[0].get_array().shape == (3, 12)
+        else:
+            fig = figures.plot_block_timeline(frame, layer=0, total_macs=hw.total_macs,
+                                              clock_mhz=hw.clock_mhz)
+    assert fig.get_figwidth() == pytest.approx(7.16)
+    save(fig, tmp_path, kind, formats=("png", "pdf", "svg"))

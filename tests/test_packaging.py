@@ -29,3 +29,23 @@ def test_every_subpackage_is_listed() -> None:
     }
     assert found - listed == set(), "add these to [tool.setuptools] packages"
     assert listed - found == set(), "these listed packages have no folder"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is Python 3.11+")
+def test_licence_and_typing_marker_ship() -> None:
+    """The Apache-2.0 text is in the repository and declared for the wheel (SPDX expression
+    with license-files); ``py.typed`` marks the package as typed (PEP 561)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = config["project"]
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    assert (ROOT / "vitsim" / "py.typed").is_file()
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["vitsim"]
+    versions = {c.rsplit(" ", 1)[-1] for c in project["classifiers"]
+                if c.startswith("Programming Language :: Python :: 3.")}
+    assert versions >= {"3.10", "3.11", "3.12", "3.13"}

@@ -12,6 +12,14 @@ import sys
 import time
 from typing import TextIO
 
+_QUIET = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """Turn every progress bar of this process off (``vitsim -q``) or back on."""
+    global _QUIET
+    _QUIET = bool(quiet)
+
 
 def _clock(seconds: float) -> str:
     if seconds != seconds or seconds == float("inf"):  # NaN or unbounded
@@ -38,7 +46,7 @@ class ProgressBar:
         self.label = label
         self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled and self.total != 0
+        self.enabled = enabled and self.total != 0 and not _QUIET
         self.done = 0
         self.start = time.perf_counter()
         self._last_draw = 0.0

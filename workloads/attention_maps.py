@@ -35,7 +35,9 @@ class AttentionMaps:
 def save_attention_maps(path: str | Path, blocks: Sequence[np.ndarray],
                         meta: dict[str, Any] | None = None) -> None:
     meta = {"schema_version": MAPS_SCHEMA_VERSION, **(meta or {})}
-    arrays = {f"block_{i}": np.asarray(b, dtype=np.float32) for i, b in enumerate(blocks)}
+    # Any: numpy's stub types **kwds of savez as its own keyword arguments
+    arrays: dict[str, Any] = {f"block_{i}": np.asarray(b, dtype=np.float32)
+                              for i, b in enumerate(blocks)}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     with atomic_output(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)

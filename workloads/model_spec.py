@@ -318,7 +318,8 @@ def build_levit(
         stem.append(Gemm(f"stem.conv{i + 1}", size * size, ch_in * 9, ch_out))
         ch_in = ch_out
     blocks: list[BlockSpec] = []
-    common = dict(activation=Activation.HARDSWISH, norm=Norm.BATCHNORM, has_cls=False)
+    common: dict[str, Any] = dict(activation=Activation.HARDSWISH, norm=Norm.BATCHNORM,
+                                  has_cls=False)
     for s, (dim, heads, depth) in enumerate(zip(embed_dims, n_heads, depths, strict=True)):
         if s > 0:
             in_dim = embed_dims[s - 1]
@@ -386,7 +387,7 @@ def get_spec(name: str, *, image_size: int | None = None) -> ModelSpec:
             raise VitsimError(f"image size must be a positive integer, got {image_size}",
                               source="--model")
     key = name.lower()
-    extra = {} if image_size is None else {"image_size": image_size}
+    extra: dict[str, Any] = {} if image_size is None else {"image_size": image_size}
     try:
         if key in _VIT_ZOO:
             return build_vit(key, **_VIT_ZOO[key], **extra)
@@ -413,6 +414,11 @@ def spec_from_dict(data: Any, *, source: str | None = None) -> ModelSpec:
     Strict: unknown keys, missing keys and wrong types are reported all at once with their key.
     """
     problems: list[tuple[str, str]] = []
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    ints: tuple[str, ...] = ()
+    floats: tuple[str, ...] = ()
+    tuples: tuple[str, ...] = ()
     family = data.get("family") if isinstance(data, dict) else None
     # Unknown keys are named against the family's own keys, so the allowed list is the one
     # that applies (and has no repeats); with no known family, against any family's keys.
@@ -449,7 +455,7 @@ def spec_from_dict(data: Any, *, source: str | None = None) -> ModelSpec:
                 problems.append((key, f"expected a positive number, got {value!r}"))
             kwargs[key] = float(value) if ok else value
         elif key in tuples:
-            ok = (isinstance(value, list) and value
+            ok = (isinstance(value, list) and bool(value)
                   and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                           for v in value))
             if not ok:

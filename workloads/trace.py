@@ -269,7 +269,7 @@ class WorkloadTrace:
 
     def save(self, path: str | Path) -> None:
         """Write the trace atomically: on failure the previous file (if any) is untouched."""
-        arrays = dict(self.attention.arrays())
+        arrays: dict[str, Any] = dict(self.attention.arrays())
         arrays["__meta__"] = np.frombuffer(
             json.dumps(dict(self.meta), sort_keys=True).encode(), dtype=np.uint8)
         with atomic_output(path) as tmp, open(tmp, "wb") as f:

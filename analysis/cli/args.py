@@ -13,8 +13,34 @@ from typing import Any, NoReturn
 EXIT_USAGE = 2
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help (when it has one worth saying: not
+    None, False or empty); the examples epilog keeps its lines, descriptions are filled."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default == argparse.SUPPRESS
+        if (unset or (isinstance(default, (list, tuple, str)) and not default) or "default" in text
+                or (action.option_strings == [] and action.nargs in ("?", "*"))):
+            return text
+        if isinstance(default, (list, tuple)):
+            default = " ".join(map(str, default))
+        return f"{text} (default: {default})" if text else f"default: {default}"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example"):
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
 class Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line, like every other vitsim error."""
+    """An argparse parser whose errors are one line, like every other vitsim error, and
+    whose help shows the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

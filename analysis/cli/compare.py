@@ -98,7 +98,11 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                    help="override an accelerator field by dotted path (repeatable)")
     p.add_argument("--models", nargs="+", metavar="NAME", help="default: the paper's six")
     p.add_argument("--sparsity", type=sparsity, default=0.9)
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the synthetic attention")
+    p.add_argument("--seeds", type=nonnegative_int, nargs="+", metavar="N",
+                   help="several seeds: the tables are of the first, the speedup figures "
+                        "show error bars (smallest to largest) across all")
     p.add_argument("--mask", action="append", default=[], type=_model_mask,
                    metavar="MODEL=MASK.npy",
                    help="a real mask (True = pruned) for one model (repeatable)")
@@ -114,14 +118,25 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         write_reproduction,
     )
     from vitsim.atomic import check_new_dir
+    from vitsim.progress import ProgressBar
 
     if args.out:
         check_new_dir(args.out)
     hw = hardware_from_args(args)
-    rep = reproduce(hw=hw, models=tuple(args.models or PAPER_MODELS), sparsity=args.sparsity,
-                    seed=args.seed, masks=dict(args.mask))
+    models = tuple(args.models or PAPER_MODELS)
+    seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
+    runs = []
+    with ProgressBar(len(models) * len(seeds), label="reproduce", unit="model") as bar:
+        def done(model: str) -> None:
+            bar.set_note(model)
+            bar.update()
+
+        for seed in seeds:
+            runs.append(reproduce(hw=hw, models=models, sparsity=args.sparsity, seed=seed,
+                                  masks=dict(args.mask), on_model=done))
+    rep = runs[0]
     if args.out:
-        write_reproduction(args.out, rep)
+        write_reproduction(args.out, rep, seeds=runs[1:])
     if args.json:
         emit_json(rep.document())
         return 0

@@ -10,10 +10,12 @@ labelled with its unit, read from the column name's unit suffix (``_ms``, ``_mj`
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -82,11 +84,61 @@ def label(column: str) -> str:
     return f"{text} ({unit})" if unit else text
 
 
+# Column widths of the common two-column paper templates (IEEE, ACM): inches.
+COLUMN_WIDTH_IN = {"single": 3.5, "double": 7.16}
+# Text sizes a printed column reads at (points).
+PAPER_RC = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7,
+            "ytick.labelsize": 7, "legend.fontsize": 7, "legend.title_fontsize": 7,
+            "figure.titlesize": 9, "lines.markersize": 4, "axes.linewidth": 0.6,
+            "pdf.fonttype": 42, "ps.fonttype": 42}
+# Embedded fonts as TrueType (Type 42), never Type 3: publishers' checkers reject Type 3.
+FONT_RC = {"pdf.fonttype": 42, "ps.fonttype": 42}
+_PAPER_WIDTH: list[float] = []  # the active paper_style's width, innermost last
+
+
+@contextlib.contextmanager
+def paper_style(width: str | float = "single") -> Iterator[float]:
+    """Figures made inside are ``width`` wide (``"single"``: 3.5 in, ``"double"``: 7.16 in,
+    or inches) with 7-9 pt text and Type 42 fonts; yields the width in inches."""
+    inches = COLUMN_WIDTH_IN[width] if isinstance(width, str) else float(width)
+    _PAPER_WIDTH.append(inches)
+    try:
+        with mpl.rc_context(PAPER_RC):
+            yield inches
+    finally:
+        _PAPER_WIDTH.pop()
+
+
 def _figure(ncols: int = 1, *, width: float = 6.4, height: float = 4.2,
             nrows: int = 1) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    """A constrained-layout figure of ``ncols`` x ``nrows`` panels, each ``width`` x
+    ``height`` in; inside :func:`paper_style` the whole figure is the column's width and
+    the height follows the panels' aspect, within [0.45, 1.1] of that width per row."""
+    total_w, total_h = width * ncols, height * nrows
+    if _PAPER_WIDTH:
+        col = _PAPER_WIDTH[-1]
+        per_row = min(max(height / width * col / ncols, 0.45 * col / max(1, ncols)), 1.1 * col)
+        total_w, total_h = col, max(1.6, per_row * nrows)
+    fig = Figure(figsize=(total_w, total_h), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     return fig, list(axes)
+
+
+def _legend_outside(fig: Figure, axes: Sequence, *, title: str | None = None,
+                    where: str = "outside lower center") -> None:
+    """One legend for ``axes`` outside the plotting area (constrained layout makes room), so
+    it never covers data; entries of the same label appear once."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels and not lab.startswith("_"):
+                handles.append(h)
+                labels.append(lab)
+    if not handles:
+        return
+    width_in = fig.get_figwidth()
+    ncols = max(1, min(len(labels), int(width_in / 1.3)))
+    fig.legend(handles, labels, loc=where, ncols=ncols, title=title, frameon=False)
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -129,61 +181,117 @@ def _set_scale(axis, scale: str) -> None:
     getattr(axis.axes, f"set_{axis.axis_name}scale")(scale)
     if scale != "log":
         return
+    from matplotlib.ticker import LogLocator
+
     plain = FuncFormatter(lambda v, _: f"{v:g}")
-    axis.set_major_formatter(plain)
     lo, hi = axis.get_view_interval()
-    narrow = lo > 0 and hi / lo < 30
+    decades = np.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    # 1-2-5 ticks up to about three decades (1, 2, 5, 10, 20, 50, ...), decades beyond.
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 3.2
+                                      else (1.0,)))
+    axis.set_major_formatter(plain)
+    narrow = decades < 1.2
     axis.set_minor_formatter(plain if narrow else NullFormatter())
 
 
 # ----------------------------------------------------------------------------- speedup
 
 
-def plot_speedup(table: pd.DataFrame) -> Figure:
+GEOMEAN = "geomean"
+
+
+def plot_speedup(table: pd.DataFrame, *, geomean: bool = True,
+                 reference: Mapping[str, float] | None = None,
+                 reference_label: str = "paper (up to)",
+                 metrics: Sequence[str] = ("speedup", "energy_efficiency")) -> Figure:
     """Speedup and energy efficiency of a design over its baselines: grouped bars (one
-    group per model, one bar per baseline) on log axes, each bar labelled ``12.3x``.
+    group per model, one bar per baseline) on log axes, and a geometric-mean group.
 
     ``table`` has the columns ``model``, ``baseline``, ``speedup`` and ``energy_efficiency``
-    (ratios: baseline latency or energy over the design's).
+    (ratios: baseline latency or energy over the design's). Several rows of one model and
+    baseline that differ in ``seed`` are averaged (geometric mean), with error bars from
+    their smallest to their largest value. ``reference`` maps a baseline to a published
+    speedup, drawn as a black diamond over the baseline's largest bar ("up to"), labelled
+    ``reference_label``. Bars are labelled ``12.3x`` when there are few of them.
     """
-    _require(table, SPEEDUP_COLUMNS, "the speedup figure")
+    _require(table, ("model", "baseline", *metrics), "the speedup figure")
     if table.empty:
         raise VitsimError("the speedup table has no rows")
-    for col in ("speedup", "energy_efficiency"):
+    for col in metrics:
         bad = table[~(table[col] > 0)]
         if len(bad):
             raise VitsimError(f"{col} must be positive for a log axis; row "
                               f"{bad.index[0]} has {bad[col].iloc[0]!r}")
     repeated = table.duplicated(["model", "baseline"])
-    if repeated.any():
+    by_seed = "seed" in table and not table.duplicated(["model", "baseline", "seed"]).any()
+    if repeated.any() and not by_seed:
         others = [c for c in table.columns if c not in SPEEDUP_COLUMNS
                   and table[c].nunique() > 1]
         raise VitsimError(f"more than one row for model {table['model'][repeated].iloc[0]!r} "
                           f"and baseline {table['baseline'][repeated].iloc[0]!r}; keep one "
                           f"(rows differ in: {', '.join(map(str, others)) or 'nothing'})")
-    models = list(dict.fromkeys(table["model"]))
-    baselines = list(dict.fromkeys(table["baseline"]))
-    fig, axes = _figure(2, width=max(5.0, 1.2 + 0.5 * len(models) * len(baselines)))
+    models = list(dict.fromkeys(table["model"].astype(str)))
+    baselines = list(dict.fromkeys(table["baseline"].astype(str)))
+    logs = table.assign(model=table["model"].astype(str),
+                        baseline=table["baseline"].astype(str))
+    for col in metrics:
+        logs[col] = np.log(logs[col].astype(np.float64))
+    per_model = logs.groupby(["model", "baseline"], sort=False)[list(metrics)]
+    mean, lo, hi = (np.exp(per_model.mean()), np.exp(per_model.min()), np.exp(per_model.max()))
+    groups = list(models)
+    if geomean and len(models) > 1:
+        # geometric mean over the models (of each model's mean over seeds)
+        g = np.exp(np.log(mean).groupby(level="baseline", sort=False).mean())
+        seed_g = None
+        if by_seed and repeated.any():
+            seed_g = np.exp(logs.groupby(["seed", "baseline"])[list(metrics)].mean())
+        for base in baselines:
+            mean.loc[(GEOMEAN, base), :] = g.loc[base].to_numpy()
+            if seed_g is not None:
+                sub = seed_g.xs(base, level="baseline")
+                lo.loc[(GEOMEAN, base), :] = sub.min().to_numpy()
+                hi.loc[(GEOMEAN, base), :] = sub.max().to_numpy()
+            else:
+                lo.loc[(GEOMEAN, base), :] = g.loc[base].to_numpy()
+                hi.loc[(GEOMEAN, base), :] = g.loc[base].to_numpy()
+        groups.append(GEOMEAN)
+    n_bars = len(groups) * len(baselines)
+    fig, axes = _figure(1, nrows=len(metrics), width=max(3.5, 1.0 + 0.16 * n_bars), height=2.4)
     width = 0.8 / len(baselines)
-    x = np.arange(len(models))
-    for ax, col, title in ((axes[0], "speedup", "speedup"),
-                           (axes[1], "energy_efficiency", "energy efficiency")):
+    x = np.arange(len(groups), dtype=np.float64)
+    if GEOMEAN in groups:
+        x[-1] += 0.35  # a gap sets the summary group apart
+    label_bars = n_bars <= 24
+    for ax, col in zip(axes, metrics, strict=True):
+        title = col.replace("_", " ")
         for j, base in enumerate(baselines):
-            sub = table[table["baseline"] == base].set_index("model")[col]
-            heights = np.array([float(sub.get(m, np.nan)) for m in models])
-            bars = ax.bar(x + (j - (len(baselines) - 1) / 2) * width, heights, width,
-                          label=str(base), color=OKABE_ITO[j % len(OKABE_ITO)],
+            keys = [(m, base) for m in groups]
+            heights = np.array([float(mean[col].get(k, np.nan)) for k in keys])
+            low = np.array([float(lo[col].get(k, np.nan)) for k in keys])
+            high = np.array([float(hi[col].get(k, np.nan)) for k in keys])
+            pos = x + (j - (len(baselines) - 1) / 2) * width
+            spread = np.nan_to_num(np.vstack([heights - low, high - heights]))
+            bars = ax.bar(pos, heights, width, label=str(base),
+                          color=OKABE_ITO[j % len(OKABE_ITO)],
                           hatch=HATCHES[j // len(OKABE_ITO) % len(HATCHES)],
-                          edgecolor="white", linewidth=0.5)
-            ax.bar_label(bars, labels=[_times(h) for h in heights],
-                         fontsize=7, padding=1)
-        ax.set_yscale("log")
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(x, [str(m) for m in models])
-        ax.set_xlabel("model")
-        ax.set_ylabel(f"{title} over baseline (×, log scale)")
-        ax.set_title(title)
-    axes[1].legend(title="baseline", fontsize=8, loc="best")
+                          edgecolor="white", linewidth=0.4,
+                          yerr=spread if spread.any() else None,
+                          error_kw={"elinewidth": 0.6, "capsize": 1.5, "ecolor": "black"})
+            if label_bars:
+                ax.bar_label(bars, labels=[_times(h) for h in heights],
+                             fontsize=6, padding=1)
+            if reference and col == "speedup" and base in reference:
+                best = int(np.nanargmax(np.where(np.array(groups) == GEOMEAN, np.nan,
+                                                 heights)))
+                ax.plot([pos[best]], [reference[base]], marker="D", color="black",
+                        markersize=3.5, linestyle="none", label=reference_label, zorder=4)
+        ax.axhline(1.0, color="black", linewidth=0.6)
+        ax.set_xticks(x, groups)
+        ax.set_ylabel(f"{title} (×, log scale)")
+        ax.autoscale_view()
+        _set_scale(ax.yaxis, "log")
+        ax.grid(True, axis="y", which="major", alpha=0.3, linewidth=0.5)
+    _legend_outside(fig, axes, title=None)
     return fig
 
 
@@ -302,6 +410,155 @@ def plot_breakdown_compare(runs: Mapping[str, pd.DataFrame], *,
         ax.set_xticks(x, labels, rotation=30 if len(labels) > 3 else 0, ha="right"
                       if len(labels) > 3 else "center")
         ax.legend(fontsize=7)
+    return fig
+
+
+# ----------------------------------------------------------------------------- roofline
+
+
+def plot_roofline(stages: pd.DataFrame, *, peak_macs_per_cycle: float,
+                  dram_bytes_per_cycle: float, clock_mhz: float,
+                  title: str | None = None) -> Figure:
+    """Each stage (summed over layers and heads) as a point of arithmetic intensity (MACs
+    per DRAM byte) and achieved throughput (GMAC/s = MACs / its cycles), under the design's
+    compute roof (``peak_macs_per_cycle`` x clock) and bandwidth roof
+    (``dram_bytes_per_cycle`` x clock x intensity). Stages without MACs (vector, softmax)
+    have no point; a stage with MACs but no DRAM traffic sits at the right edge."""
+    _require(stages, ("stage", "macs", "dram_read_bytes", "dram_write_bytes", "total_cycles"),
+             "the roofline")
+    frame = stages.assign(stage=stages["stage"].astype(str),
+                          dram=stages["dram_read_bytes"] + stages["dram_write_bytes"])
+    agg = frame.groupby("stage", sort=False)[["macs", "dram", "total_cycles"]].sum()
+    agg = agg.loc[[s for s in _stage_order(frame["stage"]) if s in agg.index]]
+    agg = agg[(agg["macs"] > 0) & (agg["total_cycles"] > 0)]
+    if agg.empty:
+        raise VitsimError("no stage with MACs to place on the roofline")
+    ghz = clock_mhz * 1e-3
+    achieved = agg["macs"] / agg["total_cycles"] * ghz  # GMAC/s
+    finite = agg["dram"] > 0
+    intensity = (agg["macs"] / agg["dram"].where(finite)).astype(np.float64)
+    ridge = peak_macs_per_cycle / dram_bytes_per_cycle
+    lo = min(float(intensity.min()) if finite.any() else ridge, ridge) / 4
+    hi = max(float(intensity.max()) if finite.any() else ridge, ridge) * 4
+    intensity = intensity.fillna(hi / 1.5)
+    fig, axes = _figure(1, width=5.0, height=3.6)
+    ax = axes[0]
+    xs = np.geomspace(lo, hi, 200)
+    roof = np.minimum(peak_macs_per_cycle * ghz, xs * dram_bytes_per_cycle * ghz)
+    ax.plot(xs, roof, color="black", linewidth=1.0, label="roofline")
+    ax.axvline(ridge, color="#999999", linewidth=0.6, linestyle=":")
+    for j, (stage, x) in enumerate(intensity.items()):
+        ax.scatter([x], [achieved[stage]], s=22, color=OKABE_ITO[j % len(OKABE_ITO)],
+                   marker=MARKERS[j % len(MARKERS)], edgecolors="black", linewidths=0.3,
+                   label=str(stage), zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(min(float(achieved.min()), float(roof.min())) / 3,
+                peak_macs_per_cycle * ghz * 2)
+    ax.set_xlabel("arithmetic intensity (MACs / DRAM byte)")
+    ax.set_ylabel("throughput (GMAC/s)")
+    ax.grid(True, which="major", alpha=0.3, linewidth=0.5)
+    if title:
+        ax.set_title(title)
+    _legend_outside(fig, [ax])
+    return fig
+
+
+# ----------------------------------------------------------------------------- layers, heads
+
+ATTENTION_STAGE_NAMES = ("decode", "qk", "softmax", "sv")
+
+
+def plot_layer_head(stages: pd.DataFrame, *, clock_mhz: float | None = None,
+                    title: str | None = None) -> Figure:
+    """Where the time goes per layer (stacked by stage group) and per attention head (a
+    heat map of each (layer, head)'s attention latency: decoder, Q K^T, softmax, S V)."""
+    _require(stages, ("layer", "head", "stage", "total_cycles"), "the layer/head figure")
+    frame = stages.assign(stage=stages["stage"].astype(str))
+    scale, ylabel = _time_scale(clock_mhz)
+    # the blocks: layers that have heads (not the stem's -1 nor the classifier's n_layers)
+    blocks = frame[frame["layer"].isin(frame.loc[frame["head"] >= 0, "layer"].unique())]
+    group = blocks["stage"].map({s: g for g, ss in STAGE_GROUPS.items() for s in ss})
+    per_layer = (blocks["total_cycles"].groupby([blocks["layer"], group.fillna("other")])
+                 .sum().unstack(fill_value=0.0) * scale)
+    per_layer = per_layer[[g for g in (*STAGE_GROUPS, "other") if g in per_layer]]
+    per_layer = per_layer.loc[:, per_layer.sum() > 0]
+    heads = frame[frame["stage"].isin(ATTENTION_STAGE_NAMES) & (frame["head"] >= 0)]
+    grid = heads.pivot_table(index="head", columns="layer", values="total_cycles",
+                             aggfunc="sum", fill_value=np.nan) * scale
+    fig, axes = _figure(1, nrows=2, width=6.0, height=2.6)
+    x = per_layer.index.to_numpy()
+    _stacked(axes[0], x, per_layer, {})
+    axes[0].set_xlabel("layer (block)")
+    axes[0].set_ylabel(ylabel)
+    axes[0].set_title("per layer, by stage group")
+    image = axes[1].imshow(grid.to_numpy(dtype=np.float64), cmap=SEQUENTIAL_CMAP,
+                           aspect="auto", origin="lower", interpolation="nearest")
+    fig.colorbar(image, ax=axes[1]).set_label("attention " + ylabel)
+    axes[1].set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+    axes[1].set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+    axes[1].set_xlabel("layer (block)")
+    axes[1].set_ylabel("head")
+    axes[1].set_title("attention per head (decode, QK, softmax, SV)")
+    if title:
+        fig.suptitle(title)
+    _legend_outside(fig, [axes[0]], where="outside right upper")
+    return fig
+
+
+# ----------------------------------------------------------------------------- timeline
+
+
+def plot_block_timeline(stages: pd.DataFrame, *, layer: int = 0, total_macs: int,
+                        clock_mhz: float | None = None) -> Figure:
+    """One block's stages in execution order as a timeline (compute, fill/drain and
+    memory stall of each stage, one after another as the simulator runs them), above the
+    MAC utilization of the denser and sparser engines over the same time (each stage's MACs
+    over its cycles x the design's ``total_macs``). Stage granularity: within a stage the
+    tile timeline overlaps loads and compute, and its stall is what remains exposed."""
+    _require(stages, ("layer", "stage", "compute_cycles", "fill_cycles", "stall_cycles",
+                      "total_cycles"), "the timeline")
+    frame = stages[stages["layer"] == layer].assign(stage=lambda f: f["stage"].astype(str))
+    if frame.empty:
+        raise VitsimError(f"no stage rows of layer {layer}")
+    order = _stage_order(frame["stage"])
+    cols = ["compute_cycles", "fill_cycles", "stall_cycles", "total_cycles"]
+    extra = [c for c in ("dense_macs", "sparse_macs", "macs") if c in frame]
+    per = frame.groupby("stage")[cols + extra].sum().reindex(order).fillna(0.0)
+    per = per[per["total_cycles"] > 0]
+    scale, xlabel = _time_scale(clock_mhz)
+    start = np.concatenate(([0.0], np.cumsum(per["total_cycles"].to_numpy())[:-1])) * scale
+    fig, axes = _figure(1, nrows=2, width=6.4, height=1.9)
+    ax = axes[0]
+    parts = (("compute_cycles", "compute"), ("fill_cycles", "fill/drain"),
+             ("stall_cycles", "memory stall"))
+    y = np.arange(len(per))[::-1]
+    for j, (col, name) in enumerate(parts):
+        offset = start + sum(per[c].to_numpy() for c, _ in parts[:j]) * scale \
+            if j else start
+        ax.barh(y, per[col].to_numpy() * scale, left=offset, height=0.7,
+                color=OKABE_ITO[j], label=name, edgecolor="none")
+    ax.set_yticks(y, list(per.index))
+    ax.set_title(f"block {layer}: stages in execution order")
+    end = float(per["total_cycles"].sum()) * scale
+    ax.set_xlim(0, end)
+    ut = axes[1]
+    cycles = per["total_cycles"].to_numpy()
+    for j, (col, name) in enumerate((("dense_macs", "denser engine"),
+                                     ("sparse_macs", "sparser engine"), ("macs", "all MACs"))):
+        if col not in per:
+            continue
+        util = per[col].to_numpy(dtype=np.float64) / (cycles * total_macs) * 100.0
+        ut.stairs(util, np.append(start, end), color=OKABE_ITO[j + 3 if j < 2 else 7],
+                  linewidth=1.0 if col == "macs" else 0.8, label=name,
+                  linestyle="-" if col == "macs" else "--")
+    ut.set_xlim(0, end)
+    ut.set_ylim(0, 105)
+    ut.set_ylabel("MAC utilization (%)")
+    ut.set_xlabel(xlabel)
+    ut.grid(True, alpha=0.3, linewidth=0.5)
+    _legend_outside(fig, axes)
     return fig
 
 
@@ -477,7 +734,7 @@ def save_figure_as(fig: Figure, out_dir: str | Path, stem: str, *,
         raise VitsimError("exists; choose another --out or pass --overwrite",
                           source=str(existing[0]))
     for path, fmt in zip(paths, formats, strict=True):
-        with atomic_output(path) as tmp:
+        with atomic_output(path) as tmp, mpl.rc_context(FONT_RC):
             fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
     return paths
 

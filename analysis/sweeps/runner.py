@@ -134,16 +134,11 @@ def _trace_of(key: str, ref: str | bytes) -> Any:
 
 
 def metrics_of(result: Any) -> dict[str, float]:
-    """Every known metric of a :class:`SimulationResult`, as floats."""
-    totals = result.totals
-    out: dict[str, float] = {}
-    energy = result.energy_by_component_mj()
-    for name in known_metrics():
-        if name.startswith("energy_") and name.endswith("_mj") and name != "energy_mj":
-            out[name] = float(energy[name[len("energy_"):-len("_mj")]])
-        else:
-            out[name] = float(getattr(totals, name))
-    return out
+    """Every known metric of a :class:`SimulationResult`, as floats (whole-run and the
+    attention scope: :func:`vitsim.analysis.metrics.point_metrics`)."""
+    from vitsim.analysis.metrics import point_metrics
+
+    return point_metrics(result)
 
 
 def baseline_metric_names(baselines: Sequence[str]) -> list[str]:

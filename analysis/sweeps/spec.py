@@ -72,7 +72,10 @@ MASK_CONVENTIONS = ("pruned", "kept")
 # Area proxy columns every point carries (from its hardware description).
 AREA_COLUMNS = ("total_macs", "sram_bytes")
 DEFAULT_METRICS = ("latency_ms", "energy_mj", "edp_mj_ms", "mac_utilization",
-                   "dense_engine_utilization", "sparse_engine_utilization")
+                   "dense_engine_utilization", "sparse_engine_utilization",
+                   # the attention scope (vitsim.analysis.metrics.ATTENTION_METRICS): what
+                   # sparsity changes, hidden in whole-run totals
+                   "attention_latency_ms", "attention_energy_mj", "attention_dram_bytes")
 DEFAULT_MAX_POINTS = 100_000  # ~10 min on two cores, and the table stays a few tens of MB
 MAX_AXIS_STEPS = 1_000_000  # values one low/high/steps axis may be cut into
 _TOP_KEYS = ("name", "description", "base", "axes", "combine", "samples", "seed",
@@ -92,7 +95,9 @@ HASH_CHARS = 16  # hex characters of a point's hash (64 bits)
 @cache
 def known_metrics() -> tuple[str, ...]:
     """Metric names a sweep can keep: the fields and properties of the simulate totals
-    (:class:`vitsim.simulator.results.Totals`) and ``energy_<component>_mj`` per component."""
+    (:class:`vitsim.simulator.results.Totals`), ``energy_<component>_mj`` per component, and
+    the attention scope (:data:`vitsim.analysis.metrics.ATTENTION_METRICS`)."""
+    from vitsim.analysis.metrics import ATTENTION_METRICS
     from vitsim.simulator.energy import COMPONENTS
     from vitsim.simulator.results import Totals
 
@@ -100,6 +105,7 @@ def known_metrics() -> tuple[str, ...]:
     names = [f.name for f in dataclasses.fields(Totals) if str(f.type) in ("float", "int")]
     names += [n for n, v in vars(Totals).items() if isinstance(v, property)]
     names += [f"energy_{c}_mj" for c in COMPONENTS]
+    names += ATTENTION_METRICS
     return tuple(names)
 
 

@@ -174,7 +174,7 @@ def profile_from_dict(data: Any, *, source: str | None = None) -> PlatformProfil
 
 def load_profile(path: str | os.PathLike[str]) -> PlatformProfile:
     """Read a platform profile (YAML) strictly; a bad file is one ConfigError naming it."""
-    return profile_from_dict(load_strict(path), source=str(path))
+    return profile_from_dict(load_strict(Path(path)), source=str(path))
 
 
 def profile_to_dict(profile: PlatformProfile) -> dict[str, Any]:

@@ -21,5 +21,6 @@ import numba
 
 JIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False}
 
-jit = numba.njit(**JIT_OPTIONS)
+jit = numba.njit(cache=JIT_OPTIONS["cache"], nogil=JIT_OPTIONS["nogil"],
+                 fastmath=JIT_OPTIONS["fastmath"])
 """Decorator for every vitsim kernel: ``numba.njit`` with :data:`JIT_OPTIONS`."""

@@ -48,6 +48,7 @@ The plumbing both peer models share is in :mod:`vitsim.simulator.peers.common`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -295,8 +296,10 @@ def simulate_sanger(trace: WorkloadTrace, peer: SangerConfig, *,
     tally = PeerTally(cfg.name, cfg.clock_mhz)
     spec = trace.spec
     bpe = cfg.data_bits / BITS_PER_BYTE
-    vector = dict(ops_per_cycle=cfg.vector.ops_per_cycle,
-                  dram_bytes_per_cycle=cfg.dram.bandwidth_gb_per_s * 1e3 / cfg.clock_mhz)
+    # The vector unit's rates, bound once (typed, unlike a **kwargs dict of mixed values).
+    vector = functools.partial(add_vector, ops_per_cycle=cfg.vector.ops_per_cycle,
+                               dram_bytes_per_cycle=(cfg.dram.bandwidth_gb_per_s * 1e3
+                                                     / cfg.clock_mhz))
     for g in spec.stem_gemms:
         add_linear(tally, hw, g, stage="patch_embed", operand_reads=reads)
     start = 0
@@ -304,7 +307,7 @@ def simulate_sanger(trace: WorkloadTrace, peer: SangerConfig, *,
         gemms = block_gemms(block)
         vparts = block_vector_parts(block, gemms, bpe)
         if "ln1" in vparts:
-            add_vector(tally, "ln1", vparts["ln1"], **vector)
+            vector(tally, "ln1", vparts["ln1"])
         for g in gemms:
             if g.name in ("qkv", "kv", "q"):
                 add_linear(tally, hw, g, stage=g.name, operand_reads=reads)
@@ -314,11 +317,11 @@ def simulate_sanger(trace: WorkloadTrace, peer: SangerConfig, *,
             if g.name in ("qkv", "kv", "q"):
                 continue
             if g.name == "fc1" and "ln2" in vparts:
-                add_vector(tally, "ln2", vparts["ln2"], **vector)
+                vector(tally, "ln2", vparts["ln2"])
             add_linear(tally, hw, g, stage=g.name, operand_reads=reads)
         for stage in ("activation", "residual"):
             if stage in vparts:
-                add_vector(tally, stage, vparts[stage], **vector)
+                vector(tally, stage, vparts[stage])
     for g in spec.head_gemms:
         add_linear(tally, hw, g, stage="classifier", operand_reads=reads)
 

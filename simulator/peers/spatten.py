@@ -42,6 +42,7 @@ buffers, vector lanes and technology node (energies scaled by the node ratio);
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -268,8 +269,10 @@ def simulate_spatten(trace: WorkloadTrace, peer: SpAttenConfig, *,
     spec = trace.spec
     tokens = token_schedule(spec, cfg.pruning.token_keep_ratios)
     bpe = cfg.linear.data_bits / BITS_PER_BYTE
-    vector = dict(ops_per_cycle=cfg.vector.ops_per_cycle,
-                  dram_bytes_per_cycle=cfg.dram.bandwidth_gb_per_s * 1e3 / cfg.clock_mhz)
+    # The vector unit's rates, bound once (typed, unlike a **kwargs dict of mixed values).
+    vector = functools.partial(add_vector, ops_per_cycle=cfg.vector.ops_per_cycle,
+                               dram_bytes_per_cycle=(cfg.dram.bandwidth_gb_per_s * 1e3
+                                                     / cfg.clock_mhz))
     for g in spec.stem_gemms:
         add_linear(tally, hw, g, stage="patch_embed")
     for li, block in enumerate(spec.blocks):
@@ -280,7 +283,7 @@ def simulate_spatten(trace: WorkloadTrace, peer: SpAttenConfig, *,
         heads = max(1, math.ceil(cfg.pruning.head_keep_ratio * block.n_heads - 1e-9))
         vparts = block_vector_parts(block, gemms, bpe)
         if "ln1" in vparts:
-            add_vector(tally, "ln1", vparts["ln1"], **vector)
+            vector(tally, "ln1", vparts["ln1"])
         for g in gemms:
             if g.name in ("qkv", "kv", "q"):
                 add_linear(tally, hw, g, stage=g.name)
@@ -293,11 +296,11 @@ def simulate_spatten(trace: WorkloadTrace, peer: SpAttenConfig, *,
             if g.name in ("qkv", "kv", "q"):
                 continue
             if g.name == "fc1" and "ln2" in vparts:
-                add_vector(tally, "ln2", vparts["ln2"], **vector)
+                vector(tally, "ln2", vparts["ln2"])
             add_linear(tally, hw, g, stage=g.name)
         for stage in ("activation", "residual"):
             if stage in vparts:
-                add_vector(tally, stage, vparts[stage], **vector)
+                vector(tally, stage, vparts[stage])
     for g in spec.head_gemms:
         add_linear(tally, hw, g, stage="classifier")
 
