@@ -10,15 +10,21 @@ Scopes:
 - ``end_to_end``: the whole model, linear layers, layer norms and activations included.
 
 Speedup = baseline latency / accelerator latency; energy efficiency = baseline energy /
-accelerator energy (both per image, same batch). A platform's attention energy is its power
-times its attention time; an accelerator's attention energy is the energy of its attention
-rows (leakage over their cycles included).
+accelerator energy (both per image, same batch). A platform's attention energy is the energy
+of its attention operators (idle + utilisation-scaled power x their time); an accelerator's
+attention energy is the energy of its attention rows (leakage over their cycles included).
+
+Brackets: a peer's headline rests on an assumption that moves it, so :func:`compare` also
+runs the peer under the other assumption and its rows carry that ratio (``bracket``,
+``bracket_speedup``, ``bracket_energy_efficiency``): Sanger *without* its mask prediction
+(given the mask for free, as ViTCoD's fixed mask is), SpAtten *with* its LSB re-fetch
+(:data:`LSB_REFETCH_BRACKET` of the heads; its own behaviour model charges none, the default).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +44,15 @@ ATTENTION_STAGES = frozenset({"qk", "softmax", "sv", "decode"})
 # 90% attention sparsity, the maximum over its models (DeiT-Tiny/Small/Base, LeViT-128/192/256).
 PAPER_SPEEDUP_UP_TO = {"cpu": 235.3, "edge_gpu": 142.9, "gpu": 86.0, "spatten": 10.1,
                        "sanger": 6.8}
-# The vitsim baseline standing for each of the paper's baselines.
-PAPER_BASELINES = {"cpu": "xeon-gold-6230", "edge_gpu": "jetson-tx2", "gpu": "rtx-2080ti",
-                   "spatten": "spatten", "sanger": "sanger"}
+# The vitsim baseline standing for each of the paper's baselines: the platforms the paper
+# names (a Xeon Gold 6230R, a Jetson Xavier NX, an RTX 2080 Ti; `jetson-tx2`, which ViTCoD's
+# released code profiles, and `xeon-gold-6230` remain presets to compare with by name).
+PAPER_BASELINES = {"cpu": "xeon-gold-6230r", "edge_gpu": "jetson-xavier-nx",
+                   "gpu": "rtx-2080ti", "spatten": "spatten", "sanger": "sanger"}
+# SpAtten's LSB re-fetch rate in the bracket: its GPT-2 workload re-fetches the key LSBs of
+# 24 of 144 (layer, head) pairs per iteration after the first (hw_configs/presets/peers/
+# spatten.yaml, [workload]); the preset's default is 0, as its behaviour model charges none.
+LSB_REFETCH_BRACKET = 0.167
 PAPER_MODELS = ("deit-tiny", "deit-small", "deit-base", "levit-128", "levit-192", "levit-256")
 PAPER_SPARSITY = 0.9
 
@@ -69,9 +81,19 @@ class ComparisonRow:
     baseline_energy_mj: float
     energy_efficiency: float
     configuration: str  # how the baseline's numbers were obtained
+    # The same ratios under the peer's other assumption (see the module docstring); "" and
+    # NaN where the baseline has no bracketed assumption.
+    bracket: str = ""  # e.g. "sanger without mask prediction"
+    bracket_speedup: float = math.nan
+    bracket_energy_efficiency: float = math.nan
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The row as a dict; the ``bracket*`` keys only on rows that have a bracket."""
+        out = dict(self.__dict__)
+        if not self.bracket:
+            for key in ("bracket", "bracket_speedup", "bracket_energy_efficiency"):
+                del out[key]
+        return out
 
 
 def accelerator_scoped(result: SimulationResult) -> Scoped:
@@ -110,13 +132,25 @@ def _ratio(a: float, b: float) -> float:
 
 
 def comparison_rows(model: str, accelerator: str, acc: Scoped,
-                    baselines: Iterable[tuple[str, BaselineResult]]) -> list[ComparisonRow]:
-    """One row per (baseline, scope); ``baselines`` are (requested name, result) pairs."""
+                    baselines: Iterable[tuple[str, BaselineResult]], *,
+                    brackets: Mapping[str, tuple[str, BaselineResult]] | None = None,
+                    ) -> list[ComparisonRow]:
+    """One row per (baseline, scope); ``baselines`` are (requested name, result) pairs;
+    ``brackets`` maps a requested name to (label, result under the other assumption)."""
     rows = []
+    brackets = brackets or {}
     for name, b in baselines:
         base = baseline_scoped(b)
         config = "; ".join(f"{k}: {v}" for k, v in b.provenance.items())
+        label, alt = brackets.get(name, ("", None))
+        alt_scoped = baseline_scoped(alt) if alt is not None else None
         for scope in SCOPES:
+            extra = {} if alt_scoped is None else {
+                "bracket": label,
+                "bracket_speedup": _ratio(alt_scoped.latency_ms[scope], acc.latency_ms[scope]),
+                "bracket_energy_efficiency": _ratio(alt_scoped.energy_mj[scope],
+                                                    acc.energy_mj[scope]),
+            }
             rows.append(ComparisonRow(
                 model=model, baseline=name, baseline_config=b.baseline, kind=b.kind.value,
                 scope=scope,
@@ -128,6 +162,7 @@ def comparison_rows(model: str, accelerator: str, acc: Scoped,
                 baseline_energy_mj=base.energy_mj[scope],
                 energy_efficiency=_ratio(base.energy_mj[scope], acc.energy_mj[scope]),
                 configuration=config,
+                **extra,
             ))
     return rows
 
@@ -175,6 +210,47 @@ def run_baseline(name: str, trace: WorkloadTrace, hw: HardwareConfig, *,
     return plat.roofline(load_platform(path), trace.spec, trace=trace, batch=batch)
 
 
+def peer_bracket(cfg):
+    """(label, the peer under its other assumption) for a Sanger or SpAtten description: Sanger
+    with its mask prediction switched (off by default in the bracket), SpAtten with its LSB
+    re-fetch switched (on, at :data:`LSB_REFETCH_BRACKET`, by default in the bracket)."""
+    import dataclasses
+
+    from vitsim.hw_configs.peers import SangerConfig
+
+    if isinstance(cfg, SangerConfig):
+        on = cfg.prediction.enabled
+        return (f"{cfg.name} {'without' if on else 'with'} mask prediction",
+                dataclasses.replace(cfg, prediction=dataclasses.replace(
+                    cfg.prediction, enabled=not on)))
+    quant = cfg.quantization
+    fraction = LSB_REFETCH_BRACKET if quant.lsb_refetch_fraction == 0 else 0.0
+    return (f"{cfg.name} {'with' if fraction else 'without'} LSB re-fetch"
+            + (f" ({fraction:g} of heads)" if fraction else ""),
+            dataclasses.replace(cfg, quantization=dataclasses.replace(
+                quant, lsb_refetch_fraction=fraction)))
+
+
+def run_bracket(name: str, trace: WorkloadTrace, hw: HardwareConfig, *,
+                normalise: bool = True) -> tuple[str, BaselineResult] | None:
+    """The baseline ``name`` under its other assumption (a peer preset or file; see
+    :func:`peer_bracket`), as (label, result); None for baselines without one."""
+    from vitsim.hw_configs.peers import PeerKind, known_peers, load_peer
+    from vitsim.strict_yaml import load_strict
+
+    if name in known_peers():
+        cfg = load_peer(name)
+    elif name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        data = load_strict(Path(name))
+        if not (isinstance(data, dict) and data.get("kind") in {k.value for k in PeerKind}):
+            return None
+        cfg = load_peer(Path(name))
+    else:
+        return None
+    label, alt = peer_bracket(cfg)
+    return label, _run_peer(alt, trace, hw if normalise else None)
+
+
 def _run_peer(cfg, trace: WorkloadTrace, normalise_to: HardwareConfig | None) -> BaselineResult:
     from vitsim.hw_configs.peers import SangerConfig
     from vitsim.simulator.peers.sanger import simulate_sanger
@@ -188,11 +264,14 @@ def _run_peer(cfg, trace: WorkloadTrace, normalise_to: HardwareConfig | None) ->
 def compare(trace: WorkloadTrace, hw: HardwareConfig, baselines: Sequence[str], *,
             batch: int = 1, normalise: bool = True) -> tuple[SimulationResult, list[BaselineResult],
                                      list[ComparisonRow]]:
-    """Simulate ``trace`` on ``hw`` and compare it with every baseline, in both scopes."""
+    """Simulate ``trace`` on ``hw`` and compare it with every baseline, in both scopes; the
+    peers' rows carry their bracket (module docstring)."""
     from vitsim.simulator.simulate import simulate
 
     result = simulate(trace, hw)
     runs = [run_baseline(name, trace, hw, batch=batch, normalise=normalise)
             for name in baselines]
+    brackets = {name: b for name in baselines
+                if (b := run_bracket(name, trace, hw, normalise=normalise)) is not None}
     return result, runs, comparison_rows(trace.spec.name, hw.name, accelerator_scoped(result),
-                                         zip(baselines, runs, strict=True))
+                                         zip(baselines, runs, strict=True), brackets=brackets)

@@ -228,6 +228,11 @@ class SangerPrediction(Validated):
     mask_density_factor: float = field(
         metadata=pos_float_field("kept scores of the predicted mask / kept scores of the trace")
     )
+    enabled: bool = field(
+        default=True,
+        metadata=bool_field("charge the prediction (false: the mask is given for free, as "
+                            "ViTCoD's fixed mask is; the lower bracket of Sanger's time)"),
+    )
 
     @property
     def n_macs(self) -> int:

@@ -17,7 +17,8 @@ values and impossible numbers are all reported at once with their key paths, and
 
 Units live in the names: ``*_gflop_per_s`` (10^9 floating-point operations per second, a
 multiply-add counts 2), ``bandwidth_gb_per_s`` (10^9 bytes per second),
-``kernel_launch_us`` (microseconds), ``power_w`` (watts).
+``dispatch_us_per_op`` and ``kernel_launch_us`` (microseconds), ``power_w`` and ``idle_w``
+(watts).
 
 The tree (YAML keys = field names)::
 
@@ -40,11 +41,24 @@ The tree (YAML keys = field names)::
         sparse_kernel: ClassEfficiency   SDDMM / SpMM in attention mode sparse_kernel
           compute: float in (0, 1]       fraction of the peak FLOP rate
           memory: float in (0, 1]        fraction of the peak DRAM bandwidth
-      kernel_launch_us: float >= 0       fixed cost of one kernel (launch + framework dispatch)
+      dispatch_us_per_op: float >= 0     host time of one eager operator call (Python + ATen
+                                         dispatcher + allocation; on a GPU also the CUDA
+                                         launch API); default 0
+      kernel_launch_us: float >= 0       device-side fixed cost of one kernel (GPU launch
+                                         latency / minimum kernel time; 0 on a CPU, where the
+                                         op runs on the dispatching thread)
       power: Power
-        power_w: float > 0               energy = power_w x latency
-        basis: PowerBasis                tdp | module_max | average_board
+        power_w: float > 0               power at full utilisation (TDP, module budget, ...)
+        basis: PowerBasis                tdp | module_max | average_board: what power_w is
+        idle_w: float >= 0               optional: power with nothing running (absent: the
+                                         platform draws power_w whatever it does)
       attention_mode: AttentionMode      dense_masked (default) | sparse_kernel
+
+Time and energy of one operator (:mod:`vitsim.simulator.baselines.roofline`): a CPU runs an
+eager op synchronously on the dispatching thread (``dispatch + launch + device time``); a GPU
+runs it asynchronously (``max(dispatch, launch + device time)``); energy is
+``(idle_w + (power_w - idle_w) x u) x time`` with ``u`` the op's achieved fraction of peak
+compute or bandwidth.
 """
 
 from __future__ import annotations
@@ -211,10 +225,38 @@ class Efficiency(Validated):
 
 @dataclass(frozen=True)
 class Power(Validated):
-    power_w: float = field(metadata=pos_float_field("power for energy = power x latency, W"))
+    """Power for energy: ``P = idle_w + (power_w - idle_w) x u`` at utilisation ``u`` in [0, 1].
+
+    The linear idle-to-full model of Fan, Weber and Barroso, "Power provisioning for a
+    warehouse-sized computer" (ISCA 2007), per operator. Without ``idle_w`` the platform draws
+    ``power_w`` whatever it does (energy = power x latency, the old model).
+    """
+
+    power_w: float = field(metadata=pos_float_field("power at full utilisation, W"))
     basis: PowerBasis = field(
         metadata=enum_field(PowerBasis, "what power_w is: tdp, module_max or average_board")
     )
+    idle_w: float | None = field(
+        default=None,
+        metadata=field_meta(FieldCheck("float", lo=0.0, optional=True),
+                            "power with nothing running, W (absent: power_w always)"),
+    )
+
+    def _cross_problems(self) -> list[tuple[str, str]]:
+        if self.idle_w is not None and self.idle_w > self.power_w:
+            return [("idle_w", f"idle power {self.idle_w:g} W exceeds power_w "
+                               f"{self.power_w:g} W")]
+        return []
+
+    @property
+    def floor_w(self) -> float:
+        """Power at zero utilisation, W."""
+        return self.power_w if self.idle_w is None else self.idle_w
+
+    def at(self, utilisation: float) -> float:
+        """Power at ``utilisation`` (clipped to [0, 1]), W."""
+        u = min(1.0, max(0.0, utilisation))
+        return self.floor_w + (self.power_w - self.floor_w) * u
 
 
 @dataclass(frozen=True)
@@ -231,12 +273,18 @@ class PlatformConfig(Validated):
     memory: Memory = field(metadata=doc_field("DRAM"))
     efficiency: Efficiency = field(metadata=doc_field("achievable efficiency per operator class"))
     kernel_launch_us: float = field(
-        metadata=field_meta(FieldCheck("float", lo=0.0), "fixed cost of one kernel launch, us")
+        metadata=field_meta(FieldCheck("float", lo=0.0),
+                            "device-side fixed cost of one kernel, us (0 on a CPU)")
     )
     power: Power = field(metadata=doc_field("power for energy"))
     attention_mode: AttentionMode = field(
         default=AttentionMode.DENSE_MASKED,
         metadata=enum_field(AttentionMode, "dense_masked or sparse_kernel"),
+    )
+    dispatch_us_per_op: float = field(
+        default=0.0,
+        metadata=field_meta(FieldCheck("float", lo=0.0),
+                            "host time of one eager operator call (framework dispatch), us"),
     )
 
     def _cross_problems(self) -> list[tuple[str, str]]:
@@ -248,6 +296,12 @@ class PlatformConfig(Validated):
     @property
     def bytes_per_element(self) -> int:
         return self.precision.bytes_per_element
+
+    @property
+    def asynchronous(self) -> bool:
+        """Whether host dispatch overlaps device work (a GPU's stream; a CPU's eager op runs
+        on the thread that dispatched it)."""
+        return self.kind is PlatformKind.GPU
 
     @property
     def dram_bytes_per_s(self) -> float:

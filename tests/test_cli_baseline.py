@@ -40,7 +40,7 @@ def test_roofline_text_has_the_operator_breakdown(capsys):
     first = out.splitlines()[0]
     assert first.startswith("deit-tiny on xeon-gold-6230 (roofline, dense_masked, kept density "
                             "0.1, fp32, batch 1):")
-    assert "mJ (power x latency, 125 W (tdp))" in first
+    assert "idle 25 W, max 125 W (tdp))" in first
     for name in ("linear:qkv", "attention:qk", "attention:mask", "softmax", "layernorm:ln1",
                  "activation:gelu", "add:residual_mlp", "copy:qkv_heads"):
         assert f"\n{name} " in out

@@ -26,10 +26,13 @@ from vitsim.analysis.compare import (
     ATTENTION_STAGES,
     PAPER_BASELINES,
     PAPER_MODELS,
+    SCOPES,
     accelerator_scoped,
     baseline_scoped,
+    compare,
     comparison_rows,
     run_baseline,
+    run_bracket,
 )
 from vitsim.analysis.reproduce import reproduce, write_reproduction
 from vitsim.errors import VitsimError
@@ -177,6 +180,47 @@ def test_cli_compare_json(capsys):
     doc = json.loads(out)
     assert {(r["baseline"], r["scope"]) for r in doc["rows"]} == {
         (b, s) for b in ("sanger", "jetson-tx2") for s in ("attention", "end_to_end")}
+
+
+def test_compare_brackets_the_peers_assumptions(tiny_trace, vitcod):
+    """Sanger's rows carry the ratio without its mask prediction (Sanger faster, so a lower
+    speedup); SpAtten's the ratio with its LSB re-fetch (SpAtten slower, a higher one);
+    platforms carry none, and their rows keep exactly the old keys."""
+    _, _, rows = compare(tiny_trace, vitcod, ["sanger", "spatten", "jetson-tx2"])
+    by = {(r.baseline, r.scope): r for r in rows}
+    for scope in SCOPES:
+        sanger, spatten = by["sanger", scope], by["spatten", scope]
+        assert sanger.bracket == "sanger without mask prediction"
+        assert spatten.bracket.startswith("spatten with LSB re-fetch")
+        assert spatten.bracket_speedup > spatten.speedup
+        assert spatten.bracket_energy_efficiency > spatten.energy_efficiency
+        assert not by["jetson-tx2", scope].bracket
+        assert math.isnan(by["jetson-tx2", scope].bracket_speedup)
+    assert by["sanger", "attention"].bracket_speedup < by["sanger", "attention"].speedup
+    plain = set(by["jetson-tx2", "attention"].as_dict())
+    assert "bracket" not in plain and "speedup" in plain
+    assert {"bracket", "bracket_speedup", "bracket_energy_efficiency"} <= set(
+        by["sanger", "attention"].as_dict())
+    # the bracket is the peer run under the other assumption, normalised like the headline
+    label, alt = run_bracket("sanger", tiny_trace, vitcod)
+    assert label == "sanger without mask prediction"
+    assert alt.baseline == "sanger@vitcod" and "predict" not in {
+        o.name.split(":")[-1] for o in alt.operators}
+    assert run_bracket("rtx-2080ti", tiny_trace, vitcod) is None
+
+
+def test_cli_compare_shows_brackets(capsys):
+    code, out, err = run(capsys, "compare", "--hw", "vitcod", "--model", "deit-tiny",
+                         "--sparsity", "0.9", "--baselines", "sanger", "spatten", "--json")
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert {r["bracket"] for r in rows} == {"sanger without mask prediction",
+                                             "spatten with LSB re-fetch (0.167 of heads)"}
+    assert all(r["bracket_speedup"] > 0 for r in rows)
+    code, out, err = run(capsys, "compare", "--hw", "vitcod", "--model", "deit-tiny",
+                         "--sparsity", "0.9", "--baselines", "sanger")
+    assert code == 0, err
+    assert "sanger without mask prediction" in out
 
 
 def test_cli_reproduce_json_and_bad_mask_argument(capsys, tmp_path):

@@ -356,6 +356,22 @@ def test_prediction_hides_behind_the_sparse_array_when_it_can(sanger, deit_tiny)
     assert over["qk"].latency_ms == pytest.approx(ser["qk"].latency_ms, rel=0.05)
 
 
+def test_sanger_without_prediction_is_faster(sanger, deit_tiny):
+    """prediction.enabled false: no predict operator, no prediction MACs or energy, and the
+    sparse work unchanged, so Sanger is faster and cheaper (the lower bracket)."""
+    off = dataclasses.replace(sanger, prediction=dataclasses.replace(
+        sanger.prediction, enabled=False))
+    with_pred, without = simulate_sanger(deit_tiny, sanger), simulate_sanger(deit_tiny, off)
+    ops_on, ops_off = _ops(with_pred), _ops(without)
+    assert "predict" in ops_on and "predict" not in ops_off
+    assert ops_off["qk"].latency_ms == pytest.approx(ops_on["qk"].latency_ms)
+    assert without.latency_ms < with_pred.latency_ms
+    assert without.energy_mj < with_pred.energy_mj
+    assert with_pred.latency_ms - without.latency_ms == pytest.approx(
+        ops_on["predict"].latency_ms, rel=1e-6)
+    assert "not charged" in without.provenance["prediction"]
+
+
 def _bandwidth(cfg, gb_per_s):
     return dataclasses.replace(cfg, dram=dataclasses.replace(cfg.dram,
                                                              bandwidth_gb_per_s=gb_per_s))
@@ -473,16 +489,32 @@ def test_spatten_counts_follow_the_cascade(spatten, deit_tiny):
 
 def test_spatten_attention_cycles_by_hand(spatten):
     """One head, 197 tokens, no pruning: 8 keys a cycle per query (512 / 64) in both units,
-    197 x ceil(197 / 8) = 4,925 cycles, split evenly between qk and sv; the re-fetching 1/6
-    recompute in requant; sv also pays the pipeline latency 103 + ceil(197 / 8) = 128."""
-    full = dataclasses.replace(spatten, pruning=dataclasses.replace(
-        spatten.pruning, token_keep_ratios=(1.0,)))
+    197 x ceil(197 / 8) = 4,925 cycles, split evenly between qk and sv; with the LSB re-fetch
+    bracket on, the re-fetching 1/6 recompute in requant; sv also pays the pipeline latency
+    103 + ceil(197 / 8) = 128."""
+    assert spatten.quantization.lsb_refetch_fraction == 0.0  # its own model charges none
+    full = dataclasses.replace(
+        spatten, pruning=dataclasses.replace(spatten.pruning, token_keep_ratios=(1.0,)),
+        quantization=dataclasses.replace(spatten.quantization, lsb_refetch_fraction=0.167))
     fast = _bandwidth(full, 1e12)
     ops = _ops(simulate_spatten(trace_of(ONE_HEAD, [np.ones((1, 197, 197), bool)]), fast))
     ms = 1e-3 / fast.clock_mhz
     assert ops["qk"].latency_ms == pytest.approx(4925 / 2 * ms, rel=1e-6)
     assert ops["sv"].latency_ms == pytest.approx((4925 / 2 + 128) * ms, rel=1e-6)
     assert ops["requant"].latency_ms == pytest.approx(0.167 * 4925 * ms, rel=1e-6)
+
+
+def test_spatten_with_lsb_refetch_is_slower(spatten, deit_tiny):
+    """The bracket `vitsim compare` reports: re-fetching keys' LSBs adds DRAM bytes and a
+    recompute, so SpAtten with it is slower and uses more energy than without."""
+    from vitsim.analysis.compare import LSB_REFETCH_BRACKET
+
+    on = dataclasses.replace(spatten, quantization=dataclasses.replace(
+        spatten.quantization, lsb_refetch_fraction=LSB_REFETCH_BRACKET))
+    base, refetch = simulate_spatten(deit_tiny, spatten), simulate_spatten(deit_tiny, on)
+    assert "requant" not in _ops(base) and "requant" in _ops(refetch)
+    assert refetch.latency_ms > base.latency_ms
+    assert refetch.energy_mj > base.energy_mj
 
 
 def test_topk_cycles_by_hand():

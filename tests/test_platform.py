@@ -22,6 +22,7 @@ from vitsim.hw_configs.platforms import (
     Memory,
     OpClass,
     PlatformConfig,
+    PlatformKind,
     Power,
     Precision,
     dump_platform,
@@ -44,6 +45,7 @@ from vitsim.simulator.baselines import (
     write_profile,
 )
 from vitsim.simulator.baselines.result import BaselineKind
+from vitsim.simulator.baselines.roofline import op_energy_j, op_utilisation
 from vitsim.simulator.counts import STAGES
 from vitsim.strict_yaml import loads_strict
 from vitsim.workloads.model_spec import build_levit, build_vit, get_spec
@@ -103,17 +105,71 @@ def test_presets_load_round_trip_and_are_named_after_their_file(name, tmp_path):
     assert cfg.attention_mode is AttentionMode.DENSE_MASKED
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_every_preset_states_sources_and_assumptions(name):
+def _cited(lines: list[str], i: int) -> bool:
+    """Line ``i`` carries a comment, or the block of value lines it belongs to (no blank line
+    between) is headed by one: the source or ASSUMPTION that covers it."""
+    if "#" in lines[i]:
+        return True
+    j = i - 1
+    while j >= 0 and lines[j].strip() and not lines[j].strip().startswith("#"):
+        j -= 1
+    return j >= 0 and lines[j].strip().startswith("#")
+
+
+def _preset_lines(name: str) -> list[str]:
     from importlib import resources
 
-    text = (resources.files("vitsim.hw_configs").joinpath(f"presets/platforms/{name}.yaml")
-            .read_text())
+    return (resources.files("vitsim.hw_configs").joinpath(f"presets/platforms/{name}.yaml")
+            .read_text()).splitlines()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_states_sources_and_assumptions(name):
+    lines = _preset_lines(name)
+    text = "\n".join(lines)
     assert "Sources" in text and "ASSUMPTION" in text
-    for key in ("fp32_gflop_per_s", "bandwidth_gb_per_s", "power_w"):
-        line = next(ln for ln in text.splitlines() if ln.strip().startswith(key + ":"))
-        above = text.splitlines()[text.splitlines().index(line) - 1]
-        assert "#" in line or above.strip().startswith("#"), (name, key)
+    for key in ("fp32_gflop_per_s", "fp16_gflop_per_s", "fp16_tensor_gflop_per_s",
+                "bandwidth_gb_per_s", "power_w", "idle_w", "dispatch_us_per_op",
+                "kernel_launch_us", "efficiency"):
+        found = [i for i, ln in enumerate(lines) if ln.strip().startswith(key + ":")]
+        if key.startswith("fp16") and not found:
+            continue  # no FP16 arithmetic on this part
+        assert found, (name, key, "missing: every shipped preset states it")
+        assert _cited(lines, found[0]), (name, key)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_value_line_cites_a_source(name):
+    """Every value line of a shipped preset has a comment on it or heading its block (a
+    source, or an ASSUMPTION with its reasoning); only names and enums go without."""
+    lines = _preset_lines(name)
+    free = ("name:", "kind:", "device:", "precision:", "attention_mode:", "basis:")
+    for i, ln in enumerate(lines):
+        stripped = ln.strip()
+        if not stripped or stripped.startswith("#") or stripped.endswith(":") \
+                or stripped.startswith(free):
+            continue
+        assert _cited(lines, i), (name, i + 1, ln)
+
+
+def test_the_papers_platforms_are_shipped():
+    """ViTCoD's paper: a Xeon Gold 6230R (26 cores), a Jetson Xavier NX, an RTX 2080 Ti; its
+    released code profiles a TX2, kept."""
+    assert {"xeon-gold-6230r", "jetson-xavier-nx", "rtx-2080ti", "jetson-tx2"} <= set(PRESETS)
+    xeon = load_platform("xeon-gold-6230r")
+    assert xeon.compute.fp32_gflop_per_s == pytest.approx(26 * 2.1 * 64)
+    assert xeon.memory.bandwidth_gb_per_s == pytest.approx(6 * 2.933 * 8, rel=1e-3)
+    assert xeon.power.power_w == 150.0
+    nx = load_platform("jetson-xavier-nx")
+    assert nx.compute.fp32_gflop_per_s == pytest.approx(384 * 2 * 1.1)
+    assert nx.compute.fp16_tensor_gflop_per_s == pytest.approx(48 * 64 * 2 * 1.1)
+    assert nx.memory.bandwidth_gb_per_s == 51.2
+    for name in PRESETS:
+        cfg = load_platform(name)
+        assert cfg.power.idle_w is not None and 0 < cfg.power.idle_w < cfg.power.power_w
+        assert cfg.dispatch_us_per_op > 0
+        # CPUs: the measured dispatch, no device launch; GPUs: both
+        assert (cfg.kernel_launch_us == 0) == (cfg.kind is PlatformKind.CPU)
 
 
 def test_unknown_key_names_file_key_path_and_allowed_keys(tmp_path):
@@ -235,17 +291,87 @@ def test_result_shape_energy_and_operator_sums():
     result = roofline(platform, get_spec("deit-small"), batch=4, sparsity=0.9)
     assert result.kind is BaselineKind.ROOFLINE and result.batch == 4
     assert result.latency_ms == pytest.approx(sum(o.latency_ms for o in result.operators))
-    assert result.energy_mj == pytest.approx(250.0 * result.latency_ms)
-    assert {o.bound for o in result.operators} <= {"compute", "memory", "launch"}
+    assert result.energy_mj == pytest.approx(sum(o.energy_mj for o in result.operators))
+    assert 17.0 * result.latency_ms <= result.energy_mj <= 250.0 * result.latency_ms
+    assert {o.bound for o in result.operators} <= {"compute", "memory", "dispatch", "launch"}
     assert len({o.name for o in result.operators}) == len(result.operators)
     assert result.document()["operators"][0]["name"] == "linear:patch_embed"
 
 
-def test_launch_bound_when_kernels_are_tiny():
-    result = roofline(load_platform("a100-sxm4-40gb"), TINY_VIT)
-    assert {o.bound for o in result.operators} == {"launch"}
+def test_dispatch_bound_when_kernels_are_tiny():
+    """A GPU pass of tiny kernels costs one dispatch per kernel: the host is the bottleneck
+    and the device's launch + run time hides behind it (asynchronous stream)."""
+    platform = load_platform("a100-sxm4-40gb")
+    result = roofline(platform, TINY_VIT)
+    assert {o.bound for o in result.operators} == {"dispatch"}
     kernels = sum(o.count for o in result.operators)
-    assert result.latency_ms == pytest.approx(kernels * 10e-3, rel=0.05)
+    assert result.latency_ms == pytest.approx(kernels * platform.dispatch_us_per_op * 1e-3,
+                                              rel=1e-9)
+
+
+def test_dispatch_is_added_on_a_cpu_and_overlapped_on_a_gpu():
+    """Closed form: qkv of deit-tiny block 0 (87.37 us compute) with 3 us dispatch and 2 us
+    launch: a CPU pays dispatch + launch + device; a GPU max(dispatch, launch + device)."""
+    op = next(o for o in platform_operators(get_spec("deit-tiny"))
+              if o.name == "linear:qkv" and o.block == 0)
+    compute_s = op.flops / (1000e9 * 0.5)
+    cpu = _simple_platform(dispatch_us_per_op=3.0)
+    assert op_time_s(op, cpu)[0] == pytest.approx(3e-6 + 2e-6 + compute_s, rel=1e-12)
+    gpu = _simple_platform(kind="gpu", dispatch_us_per_op=3.0)
+    assert op_time_s(op, gpu) == (pytest.approx(2e-6 + compute_s, rel=1e-12), "compute")
+    slow_host = _simple_platform(kind="gpu", dispatch_us_per_op=200.0)
+    assert op_time_s(op, slow_host) == (pytest.approx(200e-6, rel=1e-12), "dispatch")
+    # one dispatch per kernel: the three per-head copies of a block
+    copy = next(o for o in platform_operators(get_spec("deit-tiny"))
+                if o.name == "copy:qkv_heads" and o.block == 0)
+    assert copy.kernels == 3
+    idle = _simple_platform(dispatch_us_per_op=3.0, kernel_launch_us=0.0,
+                            memory=Memory(bandwidth_gb_per_s=1e9))
+    assert op_time_s(copy, idle)[0] == pytest.approx(9e-6, rel=1e-6)
+
+
+def test_energy_is_idle_plus_utilisation_scaled_dynamic_power():
+    """Closed form: the qkv GEMM above at 50% of peak compute (efficiency 0.5, no overheads)
+    draws idle + half the dynamic range; with 87.37 us of dispatch in front of it, a quarter."""
+    op = next(o for o in platform_operators(get_spec("deit-tiny"))
+              if o.name == "linear:qkv" and o.block == 0)
+    power = Power(power_w=100.0, basis="tdp", idle_w=20.0)
+    bare = _simple_platform(kernel_launch_us=0.0, power=power)
+    seconds, _ = op_time_s(op, bare)
+    assert op_utilisation(op, bare, seconds) == pytest.approx(0.5)
+    assert op_energy_j(op, bare, seconds) == pytest.approx((20.0 + 80.0 * 0.5) * seconds)
+    slow = _simple_platform(kernel_launch_us=0.0, power=power,
+                            dispatch_us_per_op=seconds * 1e6)
+    seconds2, _ = op_time_s(op, slow)
+    assert seconds2 == pytest.approx(2 * seconds)
+    assert op_energy_j(op, slow, seconds2) == pytest.approx((20.0 + 80.0 * 0.25) * seconds2)
+    # without idle_w the platform draws power_w always: the old power x latency
+    flat = _simple_platform(kernel_launch_us=0.0)
+    assert op_energy_j(op, flat, seconds) == pytest.approx(100.0 * seconds)
+    assert Power(power_w=10.0, basis="tdp", idle_w=2.0).at(7.0) == 10.0
+
+
+def test_idle_power_above_full_power_is_rejected(tmp_path):
+    data = _xeon_dict()
+    data["power"]["idle_w"] = 500.0
+    assert "power.idle_w: idle power 500 W exceeds power_w 125 W" in _error(
+        _write(tmp_path, data))
+
+
+@settings(max_examples=30, deadline=None)
+@given(model=st.sampled_from(["deit-tiny", "levit-128", "deit-base"]),
+       preset=st.sampled_from(PRESETS), batch=st.integers(1, 16),
+       sparsity=st.floats(0.0, 0.99), mode=st.sampled_from(list(AttentionMode)))
+def test_energy_between_idle_and_full_power_times_latency(model, preset, batch, sparsity,
+                                                          mode):
+    platform = load_platform(preset)
+    result = roofline(platform, get_spec(model), batch=batch, sparsity=sparsity,
+                      attention_mode=mode)
+    idle, full = platform.power.idle_w, platform.power.power_w
+    for o in result.operators:
+        assert idle * o.latency_ms * (1 - 1e-12) <= o.energy_mj
+        assert o.energy_mj <= full * o.latency_ms * (1 + 1e-12)
+    assert result.energy_mj >= idle * result.latency_ms * (1 - 1e-12)
 
 
 def test_a_trace_gives_per_block_densities():
@@ -357,7 +483,9 @@ def test_profile_round_trips_and_lines_up_with_the_roofline(tiny_profiles, which
     assert [o.flops for o in result.operators] == [o.flops for o in roof.operators]
     assert result.latency_ms == pytest.approx(sum(op.median_ms for op in profile.operators))
     assert result.latency_ms > 0
-    assert result.energy_mj == pytest.approx(125.0 * result.latency_ms)
+    # a measured time priced by the platform's power model: idle 25 W + up to 100 W dynamic
+    assert 25.0 * result.latency_ms <= result.energy_mj <= 125.0 * result.latency_ms
+    assert result.energy_mj == pytest.approx(sum(o.energy_mj for o in result.operators))
     assert all(o.bound == "measured" for o in result.operators)
     assert math.isnan(measured(profile).energy_mj)
     assert profile.machine.torch and profile.machine.threads >= 1

@@ -67,10 +67,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(f"{trace.spec.name} on {hw.name}: {result.totals.latency_ms:.4g} ms, "
           f"{result.totals.energy_mj:.4g} mJ per image")
     print(f"{'baseline':28s} {'scope':10s} {'baseline ms':>12s} {'speedup':>9s} "
-          f"{'baseline mJ':>12s} {'energy eff.':>11s}")
+          f"{'baseline mJ':>12s} {'energy eff.':>11s}  bracket: speedup / energy eff.")
     for r in rows:
+        bracket = (f"  {r.bracket_speedup:.3g}x / {r.bracket_energy_efficiency:.3g}x "
+                   f"{r.bracket}" if r.bracket else "")
         print(f"{r.baseline_config:28s} {r.scope:10s} {r.baseline_latency_ms:12.4g} "
-              f"{r.speedup:8.3g}x {r.baseline_energy_mj:12.4g} {r.energy_efficiency:10.3g}x")
+              f"{r.speedup:8.3g}x {r.baseline_energy_mj:12.4g} {r.energy_efficiency:10.3g}x"
+              f"{bracket}")
     return 0
 
 

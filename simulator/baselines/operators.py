@@ -402,20 +402,26 @@ def _block(ops: _OpList, spec: ModelSpec, i: int, blk: BlockSpec, mode: Attentio
 
 
 def aggregate_times(ops: Sequence[PlatformOp], times_ms: Sequence[float],
-               bounds: Sequence[str]) -> tuple[OperatorTime, ...]:
-    """One OperatorTime per operator name, in order of first occurrence."""
+                    bounds: Sequence[str],
+                    energies_mj: Sequence[float] | None = None) -> tuple[OperatorTime, ...]:
+    """One OperatorTime per operator name, in order of first occurrence (with its energy
+    where ``energies_mj`` itemises it)."""
     acc: dict[str, dict[str, Any]] = {}
-    for op, t, bound in zip(ops, times_ms, bounds, strict=True):
+    energies = energies_mj if energies_mj is not None else [0.0] * len(ops)
+    for op, t, bound, e in zip(ops, times_ms, bounds, energies, strict=True):
         entry = acc.setdefault(op.name, {"stage": op.stage, "latency_ms": 0.0, "count": 0,
-                                         "flops": 0.0, "dram_bytes": 0.0, "bounds": {}})
+                                         "flops": 0.0, "dram_bytes": 0.0, "energy_mj": 0.0,
+                                         "bounds": {}})
         entry["latency_ms"] += t
         entry["count"] += op.kernels
         entry["flops"] += op.flops
         entry["dram_bytes"] += op.dram_bytes
+        entry["energy_mj"] += e
         entry["bounds"][bound] = entry["bounds"].get(bound, 0.0) + t
     return tuple(
         OperatorTime(name=name, stage=e["stage"], latency_ms=e["latency_ms"], count=e["count"],
                      flops=e["flops"], dram_bytes=e["dram_bytes"],
-                     bound=max(e["bounds"], key=lambda k: e["bounds"][k]))
+                     bound=max(e["bounds"], key=lambda k: e["bounds"][k]),
+                     energy_mj=e["energy_mj"])
         for name, e in acc.items()
     )

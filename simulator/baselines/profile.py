@@ -34,6 +34,7 @@ from vitsim.hw_configs.schema import (
 )
 from vitsim.simulator.baselines.operators import aggregate_times, platform_operators
 from vitsim.simulator.baselines.result import BaselineKind, BaselineResult, OperatorTime
+from vitsim.simulator.baselines.roofline import energy_basis, op_energy_j
 from vitsim.simulator.counts import STAGES
 from vitsim.strict_yaml import check_keys, load_strict
 from vitsim.workloads.model_spec import ModelSpec, spec_from_dict
@@ -213,8 +214,10 @@ def measured(profile: PlatformProfile, *, platform: PlatformConfig | None = None
     """A MEASURED BaselineResult from ``profile``: per operator name, the sum over its
     occurrences of the median times; FLOPs and bytes from the same op list as the roofline.
 
-    Energy is ``platform.power.power_w`` x latency when a ``platform`` is given (its power
-    applied to a time measured elsewhere, as provenance says), and NaN (unknown) otherwise.
+    With a ``platform``, each operator's energy is its power model (idle + utilisation-scaled
+    dynamic power, the utilisation from the op's FLOPs and bytes over its measured time) x
+    its measured time: a power applied to times measured elsewhere, as provenance says.
+    Without one the energy is NaN (unknown).
     """
     w = profile.workload
     spec = profile.spec()
@@ -230,10 +233,13 @@ def measured(profile: PlatformProfile, *, platform: PlatformConfig | None = None
         raise VitsimError(f"profile operators do not match {spec.name}'s operator list "
                           f"({detail}); re-measure with this vitsim", source="profile")
     times = [op.median_ms for op in profile.operators]
+    energies = None if platform is None else [
+        op_energy_j(op, platform, t * 1e-3) * 1e3 for op, t in zip(ops, times, strict=True)]
     operators = tuple(
         OperatorTime(name=o.name, stage=o.stage, latency_ms=o.latency_ms, count=o.count,
-                     flops=o.flops, dram_bytes=o.dram_bytes, bound="measured")
-        for o in aggregate_times(ops, times, ["measured"] * len(ops))
+                     flops=o.flops, dram_bytes=o.dram_bytes, bound="measured",
+                     energy_mj=o.energy_mj)
+        for o in aggregate_times(ops, times, ["measured"] * len(ops), energies)
     )
     latency_ms = math.fsum(times)
     m = profile.machine
@@ -247,10 +253,9 @@ def measured(profile: PlatformProfile, *, platform: PlatformConfig | None = None
         "forward_ms": f"{profile.timing.forward_ms:.6g}",
         "created_utc": profile.timing.created_utc,
     }
-    if platform is not None:
-        energy = platform.power.power_w * latency_ms
-        provenance["energy"] = (f"power x latency, {platform.power.power_w:g} W of "
-                                f"{platform.name} ({platform.power.basis.value})")
+    if energies is not None and platform is not None:
+        energy = math.fsum(energies)
+        provenance["energy"] = f"{energy_basis(platform)}, of {platform.name}"
     else:
         energy = math.nan
         provenance["energy"] = "unknown: no platform power given"

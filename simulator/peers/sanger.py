@@ -17,7 +17,9 @@ a score-stationary reconfigurable PE array. Per block, in execution order, the m
   systolic GEMM, the structure of Sanger's released ``mask.scala``), softmax and threshold.
   With ``overlap_with_attention`` the prediction of head ``h + 1`` overlaps the sparse
   array's work on head ``h`` (a two-stage pipeline over the heads of a block); only the part
-  the sparse work does not hide appears, as the operator ``sanger:predict``;
+  the sparse work does not hide appears, as the operator ``sanger:predict``. With
+  ``prediction.enabled`` false nothing of it is charged (Sanger given the mask for free, as
+  ViTCoD's fixed mask is: the lower bracket of Sanger's attention time);
 - **the predicted mask** is the trace's kept mask (the assumption that Sanger's threshold
   keeps about what the fixed mask keeps), optionally scaled by ``mask_density_factor``;
 - **pack and split** (:func:`vitsim.simulator.kernels.sanger_pack_split`): each mask row cut
@@ -227,7 +229,7 @@ def _sanger_attention(tally: PeerTally, cfg: SangerConfig, block: BlockSpec,
 
     pred = systolic_gemm(nq, d, nk, rows=pred_cfg.rows, cols=pred_cfg.cols,
                          dataflow=Dataflow.OS, bytes_per_element=1)
-    p_cycles = float(pred.total_cycles)
+    p_cycles = float(pred.total_cycles) if pred_cfg.enabled else 0.0
     busy = passes > 0
     qk = passes * d + np.where(busy, arr.pe_rows - 1, 0)
     sv = passes * dv + np.where(busy, arr.pe_rows - 1 + arr.pes_per_row - 1, 0)
@@ -253,13 +255,14 @@ def _sanger_attention(tally: PeerTally, cfg: SangerConfig, block: BlockSpec,
                                     cfg.schedule.double_buffering)
     pred_macs = n_heads * nq * nk * d
     quant = pred_cfg.quant_bits / BITS_PER_BYTE
-    tally.add_op("predict", "qk", compute_cycles=compute.sum() - sparse.sum(), count=n_heads,
-                 macs=pred_macs, actions={
-                     "prediction_mac": pred_macs,
-                     # the threshold is on probabilities: exp and row sum of every score
-                     "softmax_op": n_heads * nq * nk,
-                     "sram_read:q": n_heads * pred.sram_reads_a_bytes * quant,
-                     "sram_read:k": n_heads * pred.sram_reads_b_bytes * quant})
+    if pred_cfg.enabled:
+        tally.add_op("predict", "qk", compute_cycles=compute.sum() - sparse.sum(),
+                     count=n_heads, macs=pred_macs, actions={
+                         "prediction_mac": pred_macs,
+                         # the threshold is on probabilities: exp and row sum of every score
+                         "softmax_op": n_heads * nq * nk,
+                         "sram_read:q": n_heads * pred.sram_reads_a_bytes * quant,
+                         "sram_read:k": n_heads * pred.sram_reads_b_bytes * quant})
     tally.add_op("qk", "qk", compute_cycles=qk.sum(), stall_cycles=stall, count=n_heads,
                  macs=kept.sum() * d, dram_bytes=n_heads * load, actions={
                      "mac": kept.sum() * d,
@@ -335,10 +338,13 @@ def simulate_sanger(trace: WorkloadTrace, peer: SangerConfig, *,
         "macs": str(arr.n_pes),
         "mask": "the trace's kept positions stand in for Sanger's predicted mask "
                 f"(assumption; mask_density_factor {pred.mask_density_factor:g})",
-        "prediction": f"{pred.quant_bits}-bit Q K^T over all scores on a {pred.rows} x "
-                      f"{pred.cols} output-stationary array"
-                      + (", one head ahead of the sparse array" if pred.overlap_with_attention
-                         else ", before the sparse array"),
+        "prediction": (f"{pred.quant_bits}-bit Q K^T over all scores on a {pred.rows} x "
+                       f"{pred.cols} output-stationary array"
+                       + (", one head ahead of the sparse array"
+                          if pred.overlap_with_attention else ", before the sparse array"))
+                      if pred.enabled else
+                      "not charged (prediction.enabled false: the mask is given, as ViTCoD's "
+                      "fixed mask is; the lower bracket of Sanger's time)",
         "linear_layers": f"dense on the same array in SpMM mode ({arr.pe_rows} lines of "
                          f"{arr.pes_per_row} MACs), tiled by the buffers",
         "kept_scores": str(int(heads.kept.sum())),
