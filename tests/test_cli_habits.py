@@ -23,7 +23,7 @@ def test_list_all_and_one_kind(capsys) -> None:
     for name in ("vitcod", "deit-tiny", "jetson-tx2", "sanger", "quick"):
         assert f"  {name}\n" in out
     rc, out, _ = run(capsys, "list", "presets")
-    assert rc == 0 and out.split() == ["systolic-os", "systolic-ws", "vitcod"]
+    assert rc == 0 and out.split() == ["systolic-os", "systolic-ws", "vitcod", "vitcod-released"]
     rc, out, _ = run(capsys, "list", "sweeps", "--json")
     assert rc == 0 and "quick" in json.loads(out)["sweeps"]
     rc, _, err = run(capsys, "list", "nonsense")
