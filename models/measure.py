@@ -37,7 +37,8 @@ from vitsim.errors import VitsimError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OperatorTimings", "cpu_model_name", "load_average", "machine_info", "time_operators"]
+__all__ = ["OperatorTimings", "cpu_model_name", "load_average", "machine_info", "time_dispatch",
+           "time_operators"]
 
 # Precision names of the platform schema (hw_configs.platforms.Precision values).
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
@@ -276,3 +277,69 @@ def time_operators(
     return OperatorTimings(samples_ns=tuple(tuple(x) for x in samples),
                            forward_ns=tuple(forward_ns),
                            machine=machine_info(device, load_average_1min=load))
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def _dispatch_ops(device: torch.device) -> dict[str, Callable[[], Any]]:
+    """One-element calls of the op kinds the roofline's operator list launches."""
+    one, other = torch.ones(1, device=device), torch.ones(1, device=device)
+    w, b = torch.ones(1, 1, device=device), torch.ones(1, device=device)
+    x2 = torch.ones(1, 1, device=device)
+    a3, b3 = torch.ones(1, 1, 1, device=device), torch.ones(1, 1, 1, device=device)
+    mask = torch.zeros(1, dtype=torch.bool, device=device)
+    t = torch.ones(2, 2, device=device).t()
+    ln_w, ln_b = torch.ones(1, device=device), torch.zeros(1, device=device)
+    return {
+        "linear (addmm)": lambda: F.linear(x2, w, b),
+        "bmm": lambda: torch.bmm(a3, b3),
+        "add": lambda: torch.add(one, other),
+        "mul (scale)": lambda: one * 0.125,
+        "masked_fill": lambda: one.masked_fill(mask, float("-inf")),
+        "softmax": lambda: torch.softmax(one, dim=-1),
+        "layer_norm": lambda: F.layer_norm(one, (1,), ln_w, ln_b),
+        "gelu": lambda: F.gelu(one),
+        "contiguous (copy)": lambda: t.contiguous(),
+    }
+
+
+def time_dispatch(device: str = "cpu", *, threads: int | None = None, calls: int = 1000,
+                  loops: int = 60, warmup: int = 5) -> dict[str, tuple[float, float]]:
+    """The per-operator cost of PyTorch eager when the arithmetic is negligible: per op kind
+    the roofline lists, ``(median, minimum)`` in microseconds per call over ``loops`` loops
+    of ``calls`` one-element calls under ``torch.inference_mode()``.
+
+    On a CPU that is the host dispatch (Python + ATen dispatcher + allocation), the platform
+    field ``dispatch_us_per_op``. On CUDA one synchronisation closes each loop, so a sample is
+    the steady-state cost of an op in an asynchronous stream, ``max(dispatch, launch +
+    device)`` for a one-element kernel. ``threads``: ``torch.set_num_threads`` first.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VitsimError("CUDA is not available on this machine", source="--device")
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def sample_us(fn: Callable[[], Any]) -> float:
+        sync()
+        t0 = time.perf_counter_ns()
+        for _ in range(calls):
+            fn()
+        sync()
+        return (time.perf_counter_ns() - t0) / calls / 1e3
+
+    out: dict[str, tuple[float, float]] = {}
+    with torch.inference_mode():
+        for name, fn in _dispatch_ops(dev).items():
+            for _ in range(warmup):
+                sample_us(fn)
+            samples = sorted(sample_us(fn) for _ in range(loops))
+            mid = len(samples) // 2
+            median = samples[mid] if len(samples) % 2 else (samples[mid - 1] + samples[mid]) / 2
+            out[name] = (median, samples[0])
+    return out

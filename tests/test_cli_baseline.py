@@ -167,3 +167,21 @@ def test_measure_cuda_without_a_gpu(capsys, tmp_path, tiny_spec):
                      "--out", tmp_path / "p.yaml")
     assert rc == 2 and "no CUDA device" in one_error_line(err)
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_measure_dispatch_prints_the_platform_field(capsys):
+    pytest.importorskip("torch")
+    from vitsim.models.measure import time_dispatch
+
+    times = time_dispatch("cpu", calls=20, loops=3, warmup=1)
+    assert {"linear (addmm)", "softmax", "contiguous (copy)"} <= set(times)
+    assert all(0 < low <= med for med, low in times.values())
+    rc, out, err = run(capsys, "baseline", "measure", "--dispatch", "--threads", "1")
+    assert rc == 0, err
+    value = float(out.splitlines()[-1].split()[1])
+    assert value > 0 and "dispatch_us_per_op:" in out
+
+
+def test_measure_without_model_or_dispatch_is_one_usage_error(capsys, tmp_path):
+    rc, _, err = run(capsys, "baseline", "measure", "--out", str(tmp_path / "p.yaml"))
+    assert rc == 2 and "--model" in one_error_line(err) and "--dispatch" in err

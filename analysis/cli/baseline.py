@@ -65,7 +65,12 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                     "a platform profile (YAML) for 'vitsim baseline --profile'.")
     m.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where to run (default cpu)")
-    m.add_argument("--model", required=True, help="zoo name or a model spec .yaml")
+    m.add_argument("--dispatch", action="store_true",
+                   help="instead of a model: time PyTorch eager's per-operator dispatch on "
+                        "one-element operands and print dispatch_us_per_op (the platform "
+                        "field; on cuda: max(dispatch, launch + device) per op)")
+    m.add_argument("--model", help="zoo name or a model spec .yaml (required without "
+                                   "--dispatch)")
     m.add_argument("--batch", type=cli_args.positive_int, default=1,
                    help="images per inference (default 1)")
     m.add_argument("--sparsity", type=cli_args.sparsity, default=0.0,
@@ -79,8 +84,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="torch.set_num_threads (default: torch's own default)")
     m.add_argument("--seed", type=cli_args.nonnegative_int, default=0,
                    help="seed of the weights and the mask (values do not change timing)")
-    m.add_argument("--out", required=True, metavar="PROFILE.yaml",
-                   help="profile file to write (must not exist)")
+    m.add_argument("--out", metavar="PROFILE.yaml",
+                   help="profile file to write (must not exist; required without --dispatch)")
     m.set_defaults(func=_cmd_measure)
 
 
@@ -237,6 +242,11 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     from vitsim.simulator.baselines.profile import write_profile
     from vitsim.workloads.model_spec import get_spec
 
+    if args.dispatch:
+        return _measure_dispatch(args)
+    for flag, value in (("--model", args.model), ("--out", args.out)):
+        if not value:
+            raise VitsimError("required (or --dispatch)", source=flag)
     check_new_file(args.out)  # before minutes of measuring, not after
     spec = get_spec(args.model)
     profile = measure_platform(
@@ -248,4 +258,23 @@ def _cmd_measure(args: argparse.Namespace) -> int:
         f"{args.out}: {spec.name}, batch {args.batch}, on {m.device} ({m.device_name}), torch "
         f"{m.torch}, {m.threads} threads: {profile.latency_ms:,.4f} ms (sum of per-operator "
         f"medians over {t.repeats} passes), whole forward pass {t.forward_ms:,.4f} ms\n")
+    return 0
+
+
+def _measure_dispatch(args: argparse.Namespace) -> int:
+    import statistics
+
+    try:
+        from vitsim.models.measure import load_average, time_dispatch
+    except ImportError as err:
+        raise VitsimError(f"measuring needs torch ({err}); pip install 'vitsim[models]'",
+                          source="baseline measure") from None
+    load = load_average()
+    times = time_dispatch(args.device, threads=args.threads)
+    lines = [f"{'operator':20s} {'median us':>10s} {'min us':>8s}"]
+    lines += [f"{name:20s} {med:10.2f} {low:8.2f}" for name, (med, low) in times.items()]
+    median = statistics.median(med for med, _ in times.values())
+    lines.append(f"dispatch_us_per_op: {median:.2f}  (median over the operator kinds; "
+                 f"{args.device}, load average {load})")
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
