@@ -167,9 +167,20 @@ def _load_input(path_text: str):
 
         from vitsim.hw_configs.loader import load_hardware
 
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        summary_path, stages_path = path / "summary.json", path / "stages.csv"
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise VitsimError(f"cannot read this run's summary ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''})",
+                              source=str(summary_path)) from None
         hw = load_hardware(path / "hardware.yaml")
-        return "run", (pd.read_csv(path / "stages.csv"), hw.clock_mhz, summary)
+        try:
+            stages = pd.read_csv(stages_path)
+        except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+            raise VitsimError(f"cannot read this run's stage table ({type(err).__name__})",
+                              source=str(stages_path)) from None
+        return "run", (stages, hw.clock_mhz, summary)
     if not path.is_file():
         raise VitsimError("no such file or directory", source=str(path))
     if path.suffix == ".npz":
