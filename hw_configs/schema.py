@@ -243,13 +243,19 @@ class FieldCheck:
     def _range_problem(self, value: float) -> str | None:
         low_bad = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
         high_bad = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
+        if low_bad and self._physical_bound():  # the lower bound is the news: say it alone
+            return f"must be {dataclasses.replace(self, hi=None)._range_text()}, got {value!r}"
         if low_bad or high_bad:
             return f"must be {self._range_text()}, got {value!r}"
         return None
 
+    def _physical_bound(self) -> bool:
+        """A count or quantity with a physical upper bound (not a fraction in [0, 1])."""
+        return self.lo is not None and self.hi is not None and self.hi > 1 \
+            and not self.hi_open and self.lo in (0, 1)
+
     def _range_text(self) -> str:
-        if self.lo is not None and self.hi is not None and self.hi > 1 and not self.hi_open \
-                and self.lo in (0, 1):
+        if self._physical_bound():
             # A physical upper bound on a count or quantity: "a positive integer, at most N".
             low = dataclasses.replace(self, hi=None)._range_text()
             return f"{low}, at most {_num(self.hi)}"
