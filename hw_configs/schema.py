@@ -255,7 +255,7 @@ class FieldCheck:
             and not self.hi_open and self.lo in (0, 1)
 
     def _range_text(self) -> str:
-        if self._physical_bound():
+        if self._physical_bound() and self.hi is not None:
             # A physical upper bound on a count or quantity: "a positive integer, at most N".
             low = dataclasses.replace(self, hi=None)._range_text()
             return f"{low}, at most {_num(self.hi)}"
