@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import (
@@ -230,10 +231,16 @@ def _sparse_unit_cycles(hw: HardwareConfig, sparse_lines: np.ndarray, unit_nnz: 
         ones = np.ones(sparse_lines.shape[0], dtype=np.int64)
         qk = heads_sparse_cycles(cols[0], cols[1], sparse_lines.astype(np.int64), ones, GREEDY)
         sv = heads_split_rows_cycles(rows[0], rows[1], sparse_lines.astype(np.int64), ones)
-        return np.asarray(qk) * cq, np.where(np.asarray(sv) >= INFEASIBLE_CYCLES,
-                                             INFEASIBLE_CYCLES, np.asarray(sv) * cv)
+        return _scale_cycles(qk, cq), _scale_cycles(sv, cv)
     load = _sparse_line_load(hw, rows[0], rows[1], sparse_lines, unit_nnz)
-    return load * cq, np.where(load >= INFEASIBLE_CYCLES, INFEASIBLE_CYCLES, load * cv)
+    return _scale_cycles(load, cq), _scale_cycles(load, cv)
+
+
+def _scale_cycles(load: npt.ArrayLike, cycles_per_score: int) -> np.ndarray:
+    """``load x cycles_per_score``, keeping :data:`INFEASIBLE_CYCLES` as it is: the sentinel
+    times a few cycles would overflow int64 and wrap to a negative, i.e. 'cheapest', time."""
+    load = np.asarray(load, dtype=np.int64)
+    return np.where(load >= INFEASIBLE_CYCLES, INFEASIBLE_CYCLES, load * cycles_per_score)
 
 
 def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
@@ -247,8 +254,8 @@ def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
     unit_idx = np.repeat(np.arange(n_units), n_lines + 1)
 
     def repeat(offsets: np.ndarray) -> np.ndarray:
-        sizes = np.diff(offsets)[unit_idx]
-        return np.concatenate(([0], np.cumsum(sizes))) + 0
+        """Offsets of the units' items when every unit appears n_lines + 1 times."""
+        return np.concatenate(([0], np.cumsum(np.diff(offsets)[unit_idx])))
 
     def gather(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         pieces = [values[offsets[i]:offsets[i + 1]] for i in unit_idx]
@@ -261,8 +268,8 @@ def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
     pairs = unit_pairs[unit_idx]
     per_line = np.where(pairs > 0, np.where(ld > 0, -(-pairs // np.maximum(ld, 1)),
                                             INFEASIBLE_CYCLES), 0)
-    total = (np.maximum(per_line * cq, sparse_qk).astype(np.float64)
-             + np.maximum(per_line * cv, sparse_sv))
+    total = (np.maximum(_scale_cycles(per_line, cq), sparse_qk).astype(np.float64)
+             + np.maximum(_scale_cycles(per_line, cv), sparse_sv))
     return np.argmin(total.reshape(n_units, n_lines + 1), axis=1).astype(np.int64)
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vitsim.hw_configs.loader import apply_overrides, load_hardware
+from vitsim.simulator.counts import STAGES
 from vitsim.simulator.kernels import (
     INFEASIBLE_CYCLES,
     heads_split_rows_cycles,
@@ -114,3 +115,25 @@ def test_codec_lowers_attention_dram_bytes():
         on = attention_dram(hw)
         off = attention_dram(apply_overrides(hw, ["codec.enabled=false"]))
         assert on < off, model
+
+
+def test_search_split_never_starves_an_engine_and_never_loses_to_proportional():
+    # Regression: an engine without lines costs INFEASIBLE_CYCLES; scaled by the cycles per
+    # score it once wrapped to a negative time, so the search gave the dense engine 0 lines.
+    from vitsim.workloads.pipeline import trace_synthetic
+
+    trace = trace_synthetic(get_spec("deit-tiny"), sparsity=0.9, seed=0)
+    hw = load_hardware("vitcod")
+    search = simulate(trace, apply_overrides(hw, ["allocation.policy=search"]))
+    proportional = simulate(trace, hw)
+    st_ = search.stages
+    qk = st_.stage == STAGES.index("qk")
+    has_dense = st_["dense_macs"][qk] > 0
+    assert np.all(st_["dense_lines"][qk][has_dense] > 0)
+
+    def engines_cycles(result):
+        st_ = result.stages
+        return st_["compute_cycles"][np.isin(st_.stage, [STAGES.index("qk"),
+                                                         STAGES.index("sv")])].sum()
+
+    assert engines_cycles(search) <= engines_cycles(proportional)
