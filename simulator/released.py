@@ -187,9 +187,11 @@ class ReleasedTotals:
     attention_compute: int
     attention: float  # max(loads, pre + compute): ViTCoD.py's "Total cycles"
     linear_loads: int
+    linear_pre: int  # the encoder's pre-processing
     linear_compute: int
     linear: int  # ViT_FFN.py's "total linear cycles"
     ffn_loads: int
+    ffn_compute: int
     ffn: int  # ViT_FFN.py's "total ffn cycles"
 
     @property
@@ -198,37 +200,51 @@ class ReleasedTotals:
         return self.attention + self.linear + self.ffn
 
 
-def _per_block(trace: WorkloadTrace, hw: HardwareConfig
-               ) -> list[tuple[BlockSpec, ReleasedHead, ReleasedLinear, int]]:
+@dataclass(frozen=True)
+class _Block:
+    """One block as the released simulator sees it: head 0's attention, the linear layers."""
+
+    spec: BlockSpec
+    head: ReleasedHead
+    linear: ReleasedLinear
+    compressed_heads: int
+    scores: int  # head 0's kept scores: g n_q dense + S sparse
+
+
+def _per_block(trace: WorkloadTrace, hw: HardwareConfig) -> list[_Block]:
     at = trace.attention
     sparse = at.sparse_nnz()
     out = []
     for i, block in enumerate(trace.spec.blocks):
         hc = hw.codec.compressed_heads(block.n_heads)
         head0 = np.flatnonzero((at.head_block == i) & (at.head_index == 0))[0]
-        head = released_head(block.n_q_tokens, block.n_k_tokens, int(at.n_global[head0]),
-                             int(sparse[head0]), n_heads=block.n_heads,
+        g, s = int(at.n_global[head0]), int(sparse[head0])
+        head = released_head(block.n_q_tokens, block.n_k_tokens, g, s, n_heads=block.n_heads,
                              head_dim=block.qk_dim, compressed_heads=hc)
-        out.append((block, head, released_linear(block, hc), hc))
+        out.append(_Block(spec=block, head=head, linear=released_linear(block, hc),
+                          compressed_heads=hc, scores=g * block.n_q_tokens + s))
     return out
+
+
+def _totals(blocks: list[_Block]) -> ReleasedTotals:
+    a_loads = sum(x.head.loads for x in blocks)
+    a_pre = sum(x.head.pre for x in blocks)
+    a_compute = sum(x.head.sddmm + x.head.spmm for x in blocks)
+    l_loads = sum(x.linear.loads for x in blocks)
+    l_compute = sum(x.linear.qkv + x.linear.proj for x in blocks)
+    l_pre = sum(x.linear.encode_pre for x in blocks)
+    f_compute = sum(x.linear.fc1 + x.linear.fc2 for x in blocks)
+    f_loads = sum(x.linear.ffn_loads for x in blocks)
+    return ReleasedTotals(
+        attention_loads=a_loads, attention_pre=a_pre, attention_compute=a_compute,
+        attention=max(a_loads, a_pre + a_compute), linear_loads=l_loads, linear_pre=l_pre,
+        linear_compute=l_compute, linear=max(l_compute + l_pre, l_loads), ffn_loads=f_loads,
+        ffn_compute=f_compute, ffn=max(f_compute, f_loads))
 
 
 def released_totals(trace: WorkloadTrace, hw: HardwareConfig) -> ReleasedTotals:
     """The released simulator's totals for ``trace`` (codec ratio from ``hw``)."""
-    blocks = _per_block(trace, hw)
-    a_loads = sum(h.loads for _, h, _, _ in blocks)
-    a_pre = sum(h.pre for _, h, _, _ in blocks)
-    a_compute = sum(h.sddmm + h.spmm for _, h, _, _ in blocks)
-    l_loads = sum(lin.loads for _, _, lin, _ in blocks)
-    l_compute = sum(lin.qkv + lin.proj for _, _, lin, _ in blocks)
-    l_pre = sum(lin.encode_pre for _, _, lin, _ in blocks)
-    f_compute = sum(lin.fc1 + lin.fc2 for _, _, lin, _ in blocks)
-    f_loads = sum(lin.ffn_loads for _, _, lin, _ in blocks)
-    return ReleasedTotals(
-        attention_loads=a_loads, attention_pre=a_pre, attention_compute=a_compute,
-        attention=max(a_loads, a_pre + a_compute), linear_loads=l_loads,
-        linear_compute=l_compute, linear=max(l_compute + l_pre, l_loads), ffn_loads=f_loads,
-        ffn=max(f_compute, f_loads))
+    return _totals(_per_block(trace, hw))
 
 
 def simulate_released(trace: WorkloadTrace, hw: HardwareConfig) -> SimulationResult:
@@ -245,43 +261,44 @@ def simulate_released(trace: WorkloadTrace, hw: HardwareConfig) -> SimulationRes
                           field="clock_mhz")
     b = StageTableBuilder()
     blocks = _per_block(trace, hw)
-    totals = released_totals(trace, hw)
-    n_layers = len(blocks)
-    for i, (block, head, lin, hc) in enumerate(blocks):
+    totals = _totals(blocks)
+    # The part of each phase's max(loads, compute) that compute does not cover, charged to
+    # the phase's last row of the model.
+    stalls = {
+        "sv": max(0.0, totals.attention - totals.attention_pre - totals.attention_compute),
+        "proj": max(0, totals.linear - totals.linear_compute - totals.linear_pre),
+        "fc2": max(0, totals.ffn - totals.ffn_compute),
+    }
+    for i, x in enumerate(blocks):
+        block, head, lin = x.spec, x.head, x.linear
         h, d, dv = block.n_heads, block.qk_dim, block.v_dim
-        at = trace.attention
-        head0 = np.flatnonzero((at.head_block == i) & (at.head_index == 0))[0]
-        scores = int(at.n_global[head0]) * block.n_q_tokens + int(at.sparse_nnz()[head0])
-        last = i == n_layers - 1
+        stall = stalls if i == len(blocks) - 1 else dict.fromkeys(stalls, 0)
         qkv_macs = 3 * block.n_k_tokens * block.in_dim * d * h
         b.add(layer=i, head=-1, stage="qkv", engine="dense", macs=qkv_macs,
               dense_macs=qkv_macs, dram_read_bytes=round(lin.load_bytes),
               compute_cycles=lin.qkv, total_cycles=lin.qkv)
-        enc_macs = (block.n_q_tokens + block.n_k_tokens) * d * h * hc
-        b.add(layer=i, head=-1, stage="encode", engine="codec", codec_macs=enc_macs,
+        qk_tokens = block.n_q_tokens + block.n_k_tokens
+        b.add(layer=i, head=-1, stage="encode", engine="codec",
+              codec_macs=qk_tokens * d * h * x.compressed_heads,
               compute_cycles=lin.encode_pre, total_cycles=lin.encode_pre)
         b.add(layer=i, head=0, stage="decode", engine="codec",
-              codec_macs=(block.n_q_tokens + block.n_k_tokens) * d * hc * h,
+              codec_macs=qk_tokens * d * x.compressed_heads * h,
               compute_cycles=head.pre, total_cycles=head.pre)
-        b.add(layer=i, head=0, stage="qk", engine="attention", macs=scores * d * h,
-              sparse_macs=scores * d * h, dram_read_bytes=round(head.load_bytes),
+        b.add(layer=i, head=0, stage="qk", engine="attention", macs=x.scores * d * h,
+              sparse_macs=x.scores * d * h, dram_read_bytes=round(head.load_bytes),
               compute_cycles=head.sddmm, total_cycles=head.sddmm)
-        stall = max(0.0, totals.attention - totals.attention_pre
-                    - totals.attention_compute) if last else 0.0
-        b.add(layer=i, head=0, stage="sv", engine="attention", macs=scores * dv * h,
-              sparse_macs=scores * dv * h, compute_cycles=head.spmm, stall_cycles=stall,
-              total_cycles=head.spmm + stall)
+        b.add(layer=i, head=0, stage="sv", engine="attention", macs=x.scores * dv * h,
+              sparse_macs=x.scores * dv * h, compute_cycles=head.spmm,
+              stall_cycles=stall["sv"], total_cycles=head.spmm + stall["sv"])
         proj_macs = block.n_q_tokens * h * dv * block.out_dim
-        stall = (max(0, totals.linear - totals.linear_compute
-                     - sum(x.encode_pre for _, _, x, _ in blocks)) if last else 0)
         b.add(layer=i, head=-1, stage="proj", engine="dense", macs=proj_macs,
-              dense_macs=proj_macs, compute_cycles=lin.proj, stall_cycles=stall,
-              total_cycles=lin.proj + stall)
+              dense_macs=proj_macs, compute_cycles=lin.proj, stall_cycles=stall["proj"],
+              total_cycles=lin.proj + stall["proj"])
         fc_macs = block.n_q_tokens * block.out_dim * block.mlp_hidden
         b.add(layer=i, head=-1, stage="fc1", engine="dense", macs=fc_macs, dense_macs=fc_macs,
               dram_read_bytes=round(lin.ffn_load_bytes), compute_cycles=lin.fc1,
               total_cycles=lin.fc1)
-        stall = max(0, totals.ffn - sum(x.fc1 + x.fc2 for _, _, x, _ in blocks)) if last else 0
         b.add(layer=i, head=-1, stage="fc2", engine="dense", macs=fc_macs, dense_macs=fc_macs,
-              compute_cycles=lin.fc2, stall_cycles=stall, total_cycles=lin.fc2 + stall)
+              compute_cycles=lin.fc2, stall_cycles=stall["fc2"],
+              total_cycles=lin.fc2 + stall["fc2"])
     return SimulationResult.from_table(b.build(), hw, trace)
