@@ -7,11 +7,6 @@ import argparse
 
 from vitsim.analysis.cli import args as cli_args
 
-_sparsity = cli_args.sparsity
-_fraction = cli_args.fraction
-_nonnegative_int = cli_args.nonnegative_int
-_positive_int = cli_args.positive_int
-
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     _add_simulate(sub)
@@ -31,8 +26,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--trace", metavar="TRACE.npz", help="a trace from vitsim trace")
     src.add_argument("--model", help="with --sparsity: a synthetic workload of this model")
-    p.add_argument("--sparsity", type=_sparsity, help="attention sparsity for --model")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for --model")
+    p.add_argument("--sparsity", type=cli_args.sparsity, help="attention sparsity for --model")
+    p.add_argument("--seed", type=cli_args.nonnegative_int, default=0, help="seed for --model")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hardware field by dotted path, e.g. "
                         "dram.bandwidth_gb_per_s=153.6 (repeatable)")
@@ -91,9 +86,9 @@ def _add_gemm(sub: argparse._SubParsersAction) -> None:
                                    "(ideal memory unless --hw gives one).")
     p.add_argument("--array", type=_array_shape, required=True, metavar="RxC")
     p.add_argument("--dataflow", choices=("os", "ws"), required=True)
-    p.add_argument("--m", type=_positive_int, required=True)
-    p.add_argument("--k", type=_positive_int, required=True)
-    p.add_argument("--n", type=_positive_int, required=True)
+    p.add_argument("--m", type=cli_args.positive_int, required=True)
+    p.add_argument("--k", type=cli_args.positive_int, required=True)
+    p.add_argument("--n", type=cli_args.positive_int, required=True)
     p.add_argument("--hw", metavar="NAME|FILE", help="take buffers and DRAM from this design")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_gemm)

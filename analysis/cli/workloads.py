@@ -10,11 +10,6 @@ from vitsim.analysis.cli import args as cli_args
 from vitsim.atomic import check_writable
 from vitsim.errors import VitsimError
 
-_sparsity = cli_args.sparsity
-_fraction = cli_args.fraction
-_nonnegative_int = cli_args.nonnegative_int
-_positive_int = cli_args.positive_int
-
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     _add_trace(sub)
@@ -41,14 +36,14 @@ def _add_trace(sub: argparse._SubParsersAction) -> None:
                    "levit-128, ...) or a model spec .yaml")
     p.add_argument("--convention", choices=("pruned", "kept"), default="pruned",
                    help="what True means in --mask (default: pruned, as in ViTCoD's files)")
-    p.add_argument("--sparsity", type=_sparsity, help="target attention sparsity in [0, 1) "
+    p.add_argument("--sparsity", type=cli_args.sparsity, help="target attention sparsity in [0, 1) "
                    "(--synthetic, --maps)")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for --synthetic")
+    p.add_argument("--seed", type=cli_args.nonnegative_int, default=0, help="seed for --synthetic")
     pol = p.add_mutually_exclusive_group()
-    pol.add_argument("--polarize-threshold", type=_nonnegative_int, metavar="N",
+    pol.add_argument("--polarize-threshold", type=cli_args.nonnegative_int, metavar="N",
                      help="a key column kept by more than N queries is global (default: "
                           "ViTCoD's 50 of 197, scaled to the token count)")
-    pol.add_argument("--dense-fraction", type=_fraction, metavar="F",
+    pol.add_argument("--dense-fraction", type=cli_args.fraction, metavar="F",
                      help="choose global tokens to hold this fraction of the kept scores")
     pol.add_argument("--no-polarize", action="store_true",
                      help="no global tokens: every kept score in the sparser region")
@@ -119,8 +114,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _add_plot_mask(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot-mask", help="draw one head's mask before and after polarization")
     p.add_argument("trace", metavar="TRACE.npz")
-    p.add_argument("--layer", type=_nonnegative_int, required=True)
-    p.add_argument("--head", type=_nonnegative_int, required=True)
+    p.add_argument("--layer", type=cli_args.nonnegative_int, required=True)
+    p.add_argument("--head", type=cli_args.nonnegative_int, required=True)
     p.add_argument("--out", required=True, metavar="FILE.png",
                    help="image file (.png, .pdf or .svg)")
     p.set_defaults(func=_cmd_plot_mask)
