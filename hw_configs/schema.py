@@ -421,6 +421,10 @@ class MacArray(Validated):
     macs_per_line: int = field(
         metadata=pos_int_field("MACs in one line (the SIMD width of a line)")
     )
+    accumulators_per_line: int = field(
+        default=1,
+        metadata=pos_int_field("partial-sum registers of a line: the longest stripe of rows "
+                               "over which a line keeps its weights in registers", hi=1024))
 
     @property
     def n_macs(self) -> int:

@@ -201,6 +201,52 @@ class _EngineTimes:
     sparse_macs_qk: np.ndarray
     sparse_macs_sv: np.ndarray
     index_load: np.ndarray  # [H] index bytes from DRAM
+    operand_reads: dict  # "q" | "k" | "s" | "v" -> [H] elements the engines read from SRAM
+
+
+def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` over the segments ``offsets[i]:offsets[i + 1]`` (empty ones: 0)."""
+    cum = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
+    return cum[offsets[1:]] - cum[offsets[:-1]]
+
+
+def _operand_reads(hw: HardwareConfig, block: BlockSpec, n_global: np.ndarray,
+                   sparse_nnz: np.ndarray, lines_per_head: np.ndarray,
+                   stationary: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Elements of Q, K, S and V the MAC lines read from SRAM per head (register level).
+
+    A line holds one ``macs_per_line``-long chunk of an operand in its multipliers' registers
+    and streams up to ``accumulators_per_line`` (``R``) partners past it, keeping their
+    partial sums in its accumulators (the loop nest of :func:`mac_lines_gemm`):
+
+    * Q K^T, denser region: a global key's chunk stays while a stripe of ``R`` queries
+      streams past; the query chunks are broadcast to the head's lines that hold other
+      global keys, once per group of ``lines per head`` keys.
+    * Q K^T, sparser region, K-stationary: a key column's chunk stays while its kept queries
+      stream past, ``R`` at a time (``sum_j ceil(c_j / R)`` key loads); every score reads its
+      query chunk (lines are not in step, so nothing is broadcast). The ``rows`` dataflow
+      is the mirror image: a query row stays, its kept keys stream.
+    * S V (output stationary): a score chunk stays while ``R`` of the ``d_v`` outputs
+      accumulate (``ceil(d_v / R)`` reads per score); every score reads its V row.
+
+    ``stationary`` is the per-item kept counts and per-head offsets of the sparser region's
+    stationary operand (key columns for K-stationary, query rows for ``rows``).
+    """
+    n_q, d, dv = block.n_q_tokens, block.qk_dim, block.v_dim
+    r = hw.mac_array.accumulators_per_line
+    pairs = n_q * n_global
+    groups = np.where(n_global > 0, -(-n_global // np.maximum(lines_per_head, 1)), 0)
+    held = _segment_sums(-(-stationary[0] // r), stationary[1]) * d
+    streamed = sparse_nnz * d
+    k_stationary = hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY
+    scores = pairs + sparse_nnz
+    reads = {
+        "q": n_q * d * groups + (streamed if k_stationary else held),
+        "k": n_global * d * -(-n_q // r) + (held if k_stationary else streamed),
+        "s": scores * -(-dv // r),
+        "v": scores * dv,
+    }
+    return {name: x * hw.bytes_per_element for name, x in reads.items()}
 
 
 def _dense_design_times(hw: HardwareConfig, block: BlockSpec, u: _Units,
@@ -218,7 +264,9 @@ def _dense_design_times(hw: HardwareConfig, block: BlockSpec, u: _Units,
         dense_qk=unit_qk, dense_sv=unit_sv, sparse_qk=zeros_u, sparse_sv=zeros_u,
         sparse_mean_qk=zeros_u.astype(np.float64), sparse_mean_sv=zeros_u.astype(np.float64),
         scores=scores, dense_macs_qk=scores * d, dense_macs_sv=scores * dv,
-        sparse_macs_qk=ones * 0, sparse_macs_sv=ones * 0, index_load=ones * 0)
+        sparse_macs_qk=ones * 0, sparse_macs_sv=ones * 0, index_load=ones * 0,
+        operand_reads={"q": ones * qk.sram_reads_a_bytes, "k": ones * qk.sram_reads_b_bytes,
+                       "s": ones * sv.sram_reads_a_bytes, "v": ones * sv.sram_reads_b_bytes})
 
 
 def _sparse_unit_cycles(hw: HardwareConfig, sparse_lines: np.ndarray, unit_nnz: np.ndarray,
@@ -307,12 +355,22 @@ def _engine_times(hw: HardwareConfig, block: BlockSpec, u: _Units, n_global: np.
         # A separate dense array (systolic) takes the denser region, one head after
         # another; all lines are sparse.
         dense_lines = np.zeros(u.n, dtype=np.int64)
-        dense_qk = u.sum([dense_gemm(n_q, d, int(x), hw).total_cycles if x else 0
-                          for x in n_global])
-        dense_sv = u.sum([dense_gemm(n_q, int(x), dv, hw).total_cycles if x else 0
-                          for x in n_global])
+        qk_gemms = [dense_gemm(n_q, d, int(x), hw) if x else None for x in n_global]
+        sv_gemms = [dense_gemm(n_q, int(x), dv, hw) if x else None for x in n_global]
+        dense_qk = u.sum([t.total_cycles if t else 0 for t in qk_gemms])
+        dense_sv = u.sum([t.total_cycles if t else 0 for t in sv_gemms])
     sparse_lines = hw.mac_array.n_lines - dense_lines
     sparse_qk, sparse_sv = _sparse_unit_cycles(hw, sparse_lines, unit_nnz, rows, cols, cq, cv)
+    stationary = (col_nnz, col_offsets) if k_stationary else (row_nnz, row_offsets)
+    reads = _operand_reads(hw, block, n_global, sparse_nnz, dense_lines[u.of] // u.g,
+                           stationary)
+    if not hw.lines_shared:  # the denser region's operands as the systolic array reads them
+        no_global = np.zeros_like(n_global)
+        reads = _operand_reads(hw, block, no_global, sparse_nnz, no_global, stationary)
+        for name, gemms, side in (("q", qk_gemms, "a"), ("k", qk_gemms, "b"),
+                                  ("s", sv_gemms, "a"), ("v", sv_gemms, "b")):
+            reads[name] = reads[name] + np.array(
+                [getattr(t, f"sram_reads_{side}_bytes") if t else 0 for t in gemms])
     mean = np.divide(unit_nnz, sparse_lines, out=np.zeros(u.n), where=sparse_lines > 0)
     # Each block's longest kept row sizes the row pointers.
     block_max_row = max_row_kept.reshape(-1, h).max(axis=1)
@@ -327,7 +385,7 @@ def _engine_times(hw: HardwareConfig, block: BlockSpec, u: _Units, n_global: np.
         scores=dense_pairs + sparse_nnz,
         dense_macs_qk=dense_pairs * d, dense_macs_sv=dense_pairs * dv,
         sparse_macs_qk=sparse_nnz * d, sparse_macs_sv=sparse_nnz * dv,
-        index_load=np.asarray(index_load, dtype=np.int64))
+        index_load=np.asarray(index_load, dtype=np.int64), operand_reads=reads)
 
 
 @dataclass(frozen=True)
@@ -409,6 +467,7 @@ def _sram_counts(hw: HardwareConfig, block: BlockSpec, e: _EngineTimes, m: _Memo
     scores_b = scores * bpe
     k_bytes = n_k * d * bpe
     q_head, k_head = np.full(n_heads, n_q * d * bpe), m.k_loads * k_bytes  # one decoded head
+    ops = e.operand_reads  # the engines' reads (register level, see _operand_reads)
     if hw.codec.enabled:
         # DRAM fills the buffers with compressed Q and K (split by token count); for every
         # head the decoder reads all compressed heads of its tokens and writes the head it
@@ -417,9 +476,9 @@ def _sram_counts(hw: HardwareConfig, block: BlockSpec, e: _EngineTimes, m: _Memo
         dec_read = np.full(n_heads, m.compressed_bytes, dtype=np.float64)
         q_write = m.qk_load * q_part + q_head
         k_write = m.qk_load * (1 - q_part) + k_head
-        q_read, k_read = dec_read * q_part + q_head, dec_read * (1 - q_part) + scores * d * bpe
+        q_read, k_read = dec_read * q_part + ops["q"], dec_read * (1 - q_part) + ops["k"]
     else:
-        q_write, k_write, q_read, k_read = q_head, k_head, q_head, scores * d * bpe
+        q_write, k_write, q_read, k_read = q_head, k_head, ops["q"], ops["k"]
     return {
         ("q", "write", "qk"): np.rint(q_write),
         ("k", "write", "qk"): np.rint(k_write),
@@ -431,8 +490,8 @@ def _sram_counts(hw: HardwareConfig, block: BlockSpec, e: _EngineTimes, m: _Memo
         ("output", "read", "softmax"): scores_b,
         ("output", "write", "softmax"): scores_b,
         ("v", "write", "sv"): m.v_load,
-        ("v", "read", "sv"): scores * dv * bpe,
-        ("output", "read", "sv"): scores_b + n_q * dv * bpe,
+        ("v", "read", "sv"): np.rint(ops["v"]),
+        ("output", "read", "sv"): np.rint(ops["s"]) + n_q * dv * bpe,
         ("output", "write", "sv"): np.full(n_heads, n_q * dv * bpe),
     }
 

@@ -29,6 +29,7 @@ __all__ = [
     "dense_gemm",
     "mac_lines_fill_cycles",
     "mac_lines_gemm",
+    "mac_lines_stripe",
     "systolic_fill_drain_per_fold",
     "systolic_folds",
     "systolic_gemm",
@@ -68,6 +69,7 @@ class GemmTiming:
     sram_reads_a_bytes: int
     sram_reads_b_bytes: int
     sram_writes_c_bytes: int
+    stripe_rows: int = 1  # MAC lines: rows over which a line keeps its weights in registers
 
 
 # --------------------------------------------------------------------------------------
@@ -112,6 +114,7 @@ def _timing(
     reads_b: int,
     writes_c: int,
     bits: int,
+    stripe_rows: int = 1,
 ) -> GemmTiming:
     total = compute + fill
     return GemmTiming(
@@ -123,6 +126,7 @@ def _timing(
         sram_reads_a_bytes=_bytes(reads_a, bits),
         sram_reads_b_bytes=_bytes(reads_b, bits),
         sram_writes_c_bytes=_bytes(writes_c, bits),
+        stripe_rows=stripe_rows,
     )
 
 
@@ -287,23 +291,49 @@ def _adder_tree_latency(macs_per_line: int) -> int:
     return 1 + (macs_per_line - 1).bit_length()
 
 
-def _a_row_broadcasts(m: int, n: int, n_lines: int) -> int:
-    """Distinct (pass, A-row) pairs when ``m * n`` outputs fill passes of ``n_lines`` in order.
+def _stripe_passes(m: int, n: int, n_lines: int, r: int) -> tuple[int, int, int, int]:
+    """Stripes of ``r`` rows dealt to the lines: ``(pass-rows, pass-stripe pairs, pairs
+    touching the last stripe, rows of the last stripe)``.
 
-    Outputs are assigned row-major: pass ``p`` computes outputs ``p*L .. p*L + L - 1``.
-    Every pass starts one new row run, and every row boundary that falls strictly inside a
-    pass adds one more. Row boundary ``r`` (``1 <= r < m``, at output ``r * n``) is a pass
-    boundary exactly when ``L`` divides ``r * n``, i.e. when ``L / gcd(L, n)`` divides
-    ``r``::
+    The ``M x N`` outputs are cut into ``ceil(M / r) x N`` tiles of ``r`` rows by one column
+    (the last stripe has ``M - r (ceil(M/r) - 1)`` rows), dealt row-major, ``n_lines`` tiles
+    per pass. The lines of a pass step in lock step, so a pass lasts its tallest tile: ``r``
+    rows unless every tile in it is in the last stripe. Pass ``p`` covers tiles
+    ``[p L, p L + L)``; the last stripe starts at tile ``(nb - 1) N``, so the passes from
+    ``ceil((nb - 1) N / L)`` on lie wholly in it::
 
-        pairs = ceil(m*n / L) + (m - 1) - floor((m - 1) / (L / gcd(L, n)))
+        pass-rows = p0 * r + (P - p0) * h_last,   P = ceil(nb N / L),  p0 = ceil((nb-1) N / L)
 
-    When ``L`` divides ``n`` this is ``m * n / L``, and when ``n`` divides ``L`` it is ``m``:
-    both ``m * ceil(n / L)``.
+    Each (pass, stripe) pair is one broadcast of the stripe's A rows. Every pass starts one
+    stripe run and every stripe boundary strictly inside a pass adds one; boundary ``s`` (at
+    tile ``s N``) is a pass boundary exactly when ``L / gcd(L, N)`` divides ``s``::
+
+        pairs = P + (nb - 1) - floor((nb - 1) / (L / gcd(L, N)))
+
+    The last stripe's tiles span the passes from ``floor((nb - 1) N / L)`` to ``P - 1``.
+    With ``r = 1`` the tiles are the outputs themselves.
     """
+    nb = -(-m // r)
+    h_last = m - r * (nb - 1)
+    passes = -(-nb * n // n_lines)
+    if nb == 1:
+        return passes * h_last, passes, passes, h_last
+    p0 = -(-(nb - 1) * n // n_lines)
     period = n_lines // math.gcd(n_lines, n)
-    n_passes = -(-m * n // n_lines)
-    return n_passes + (m - 1) - (m - 1) // period
+    pairs = passes + (nb - 1) - (nb - 1) // period
+    last_pairs = passes - (nb - 1) * n // n_lines
+    return p0 * r + (passes - p0) * h_last, pairs, last_pairs, h_last
+
+
+def mac_lines_stripe(m: int, n: int, n_lines: int, max_stripe: int) -> int:
+    """The stripe a mapper picks: the most rows (at most ``max_stripe``, the accumulators of
+    a line) among those that give the fewest cycles, so weight reuse never costs time."""
+    best_r, best_rows = 1, _stripe_passes(m, n, n_lines, 1)[0]
+    for r in range(2, min(max_stripe, m) + 1):
+        rows = _stripe_passes(m, n, n_lines, r)[0]
+        if rows <= best_rows:
+            best_r, best_rows = r, rows
+    return best_r
 
 
 def mac_lines_gemm(
@@ -314,6 +344,7 @@ def mac_lines_gemm(
     n_lines: int,
     macs_per_line: int,
     bytes_per_element: int = 1,
+    accumulators_per_line: int = 1,
 ) -> GemmTiming:
     """Time one GEMM on ``n_lines`` ViTCoD MAC lines of ``macs_per_line`` MACs each.
 
@@ -327,30 +358,38 @@ def mac_lines_gemm(
         MACs in one line (elements of K consumed per cycle per line).
     bytes_per_element
         Bytes of one operand or output element (1 for 8-bit data).
+    accumulators_per_line
+        Partial-sum registers of a line: the longest stripe of A rows over which a line
+        keeps one B chunk in its operand registers (1: no weight reuse in registers).
 
     Model
     -----
-    ViTCoD (You et al., HPCA 2023, Sec. V): each line computes one output element at a time
-    as a K-long dot product, ``macs_per_line`` products per cycle, so one output costs
-    ``ceil(K / macs_per_line)`` cycles. The ``M * N`` outputs are dealt to the lines in
-    row-major order, ``n_lines`` per pass::
+    ViTCoD (You et al., HPCA 2023, Sec. V): each line is a ``macs_per_line``-wide dot
+    product (multipliers, adder tree, accumulator), so one output costs
+    ``ceil(K / macs_per_line)`` cycles. Register level (the loop nest inside a line, as
+    Timeloop/ZigZag count accesses per level):
 
-        compute    = ceil(M * N / n_lines) * ceil(K / macs_per_line)
-        fill/drain = 1 + ceil(log2(macs_per_line))        (once per GEMM, see
-                                                           mac_lines_fill_cycles)
+    * **B (weights, K^T, V) stationary in registers**: a line takes a tile of ``r`` rows by
+      one column of C; for each ``macs_per_line``-long chunk of its B column it loads the
+      chunk into the multipliers' operand registers once and streams the tile's ``r`` A
+      chunks past it, accumulating ``r`` partial sums in its accumulators (C output
+      stationary over K). One B byte serves ``r`` MACs.
+    * **A broadcast**: the lines of a pass working on the same stripe of rows need the same
+      A chunk in the same cycle; it is read once and broadcast to them (up to ``n_lines``
+      MACs per A byte).
+    * C: every output is written once, after its last chunk.
 
-    SRAM actions (assumption, following the line structure): the A row that a pass's lines
-    share is read once and broadcast to them; every line reads its own B column for each
-    output; every output is written once::
+    ``r`` is the mapper's: the longest stripe (at most ``accumulators_per_line``) that adds
+    no cycles (:func:`mac_lines_stripe`); with ``n_lines`` dividing ``N`` every stripe is free
+    and ``r = accumulators_per_line``. Timing and counts (:func:`_stripe_passes`)::
 
-        A reads  = K * (distinct (pass, A row) pairs)   = M * K * ceil(N / n_lines)
-                                                          when n_lines divides N or
-                                                          N divides n_lines
-        B reads  = M * N * K
+        compute  = pass-rows * ceil(K / macs_per_line)      (= ceil(M N / L) ceil(K / w)
+                                                              for r = 1)
+        fill     = 1 + ceil(log2(macs_per_line))            (once per GEMM, see
+                                                             mac_lines_fill_cycles)
+        A reads  = K * (r * pairs of the full stripes + h_last * pairs of the last one)
+        B reads  = ceil(M / r) * N * K
         C writes = M * N
-
-    A pass that straddles two rows of C needs two A rows (two broadcasts); the exact pair
-    count is in :func:`_a_row_broadcasts`.
     """
     m = _positive_int(m, "m")
     k = _positive_int(k, "k")
@@ -358,16 +397,20 @@ def mac_lines_gemm(
     n_lines = _positive_int(n_lines, "n_lines")
     macs_per_line = _positive_int(macs_per_line, "macs_per_line")
     bpe = _positive_int(bytes_per_element, "bytes_per_element")
-    return _mac_lines(m, k, n, n_lines, macs_per_line, bpe * _BITS_PER_BYTE)
+    acc = _positive_int(accumulators_per_line, "accumulators_per_line")
+    return _mac_lines(m, k, n, n_lines, macs_per_line, bpe * _BITS_PER_BYTE, acc)
 
 
-def _mac_lines(m: int, k: int, n: int, n_lines: int, macs_per_line: int, bits: int) -> GemmTiming:
-    compute = -(-m * n // n_lines) * -(-k // macs_per_line)
+def _mac_lines(m: int, k: int, n: int, n_lines: int, macs_per_line: int, bits: int,
+               accumulators: int = 1) -> GemmTiming:
+    r = mac_lines_stripe(m, n, n_lines, accumulators) if accumulators > 1 else 1
+    pass_rows, pairs, last_pairs, h_last = _stripe_passes(m, n, n_lines, r)
+    compute = pass_rows * -(-k // macs_per_line)
     fill = _adder_tree_latency(macs_per_line)
-    reads_a = k * _a_row_broadcasts(m, n, n_lines)
-    return _timing(
-        compute, fill, m * k * n, n_lines * macs_per_line, reads_a, m * n * k, m * n, bits
-    )
+    reads_a = k * (r * (pairs - last_pairs) + h_last * last_pairs)
+    reads_b = -(-m // r) * n * k
+    return _timing(compute, fill, m * k * n, n_lines * macs_per_line, reads_a, reads_b,
+                   m * n, bits, r)
 
 
 # --------------------------------------------------------------------------------------
@@ -404,4 +447,5 @@ def dense_gemm(
         raise VitsimError(
             f"must be at most mac_array.n_lines = {total_lines}, got {lines}", field="n_lines"
         )
-    return _mac_lines(m, k, n, lines, hw.mac_array.macs_per_line, bits)
+    return _mac_lines(m, k, n, lines, hw.mac_array.macs_per_line, bits,
+                      hw.mac_array.accumulators_per_line)

@@ -180,11 +180,12 @@ def test_bytes_per_element_scales_buffer_bytes_only():
 
 def test_dense_gemm_dispatches_on_engine_kind():
     vitcod = load_hardware("vitcod")
+    acc = vitcod.mac_array.accumulators_per_line
     assert dense_gemm(197, 192, 576, vitcod) == mac_lines_gemm(
-        197, 192, 576, n_lines=64, macs_per_line=8
+        197, 192, 576, n_lines=64, macs_per_line=8, accumulators_per_line=acc
     )
     assert dense_gemm(197, 192, 576, vitcod, n_lines=24) == mac_lines_gemm(
-        197, 192, 576, n_lines=24, macs_per_line=8
+        197, 192, 576, n_lines=24, macs_per_line=8, accumulators_per_line=acc
     )
     for preset, dataflow in (("systolic-os", "os"), ("systolic-ws", "ws")):
         hw = load_hardware(preset)
@@ -415,3 +416,83 @@ def test_twins_agree_on_deit_shapes():
     assert mac_lines_gemm(197, 64, 197, n_lines=64, macs_per_line=8) == naive_mac_lines(
         197, 64, 197, 64, 8
     )
+
+
+# --------------------------------------------------------------------------------------
+# MAC lines with weights held in registers over a stripe of rows
+# --------------------------------------------------------------------------------------
+
+
+def naive_mac_lines_striped(m, k, n, n_lines, macs_per_line, r) -> GemmTiming:
+    """Tiles of r rows x 1 column dealt row-major, n_lines per pass in lock step; a line
+    loads its B chunk once per tile and streams the tile's rows past it."""
+    stripes = [(s, min(r, m - s)) for s in range(0, m, r)]
+    tiles = [(s, h, j) for s, h in stripes for j in range(n)]
+    chunks = -(-k // macs_per_line)
+    compute = reads_a = reads_b = 0
+    for start in range(0, len(tiles), n_lines):
+        group = tiles[start : start + n_lines]
+        compute += max(h for _, h, _ in group) * chunks
+        reads_a += sum(h * k for _, h in {(s, h) for s, h, _ in group})  # one broadcast each
+        reads_b += k * len(group)
+    fill = 1 + (macs_per_line - 1).bit_length()
+    total = compute + fill
+    macs = m * k * n
+    return GemmTiming(compute, fill, total, macs, macs / (total * n_lines * macs_per_line),
+                      reads_a, reads_b, m * n, r)
+
+
+def naive_mapper(m, k, n, n_lines, macs_per_line, accumulators) -> GemmTiming:
+    """Every stripe tried; the fewest cycles, then the longest stripe."""
+    options = [naive_mac_lines_striped(m, k, n, n_lines, macs_per_line, r)
+               for r in range(1, min(accumulators, m) + 1)]
+    return min(options, key=lambda t: (t.total_cycles, -t.stripe_rows))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    m=st.integers(1, 40),
+    k=st.integers(1, 40),
+    n=st.integers(1, 40),
+    lines=st.integers(1, 70),
+    width=st.integers(1, 12),
+    acc=st.integers(1, 20),
+)
+def test_striped_mac_lines_match_naive_mapper(m, k, n, lines, width, acc):
+    got = mac_lines_gemm(m, k, n, n_lines=lines, macs_per_line=width, accumulators_per_line=acc)
+    assert got == naive_mapper(m, k, n, lines, width, acc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(m=dims, k=dims, n=dims, lines=st.integers(1, 80), acc=st.integers(1, 32))
+def test_stripes_never_cost_cycles_and_never_add_weight_reads(m, k, n, lines, acc):
+    one = mac_lines_gemm(m, k, n, n_lines=lines, macs_per_line=8)
+    striped = mac_lines_gemm(m, k, n, n_lines=lines, macs_per_line=8, accumulators_per_line=acc)
+    assert striped.total_cycles == one.total_cycles
+    assert striped.sram_reads_b_bytes <= one.sram_reads_b_bytes
+    assert striped.sram_reads_b_bytes * striped.stripe_rows >= m * k * n  # one B byte, r MACs
+
+
+def test_deit_tiny_qkv_weights_stay_in_registers_for_16_rows():
+    # qkv of DeiT-Tiny, 197 x 192 x 576 on 64 lines x 8 MACs with 16 accumulators per line:
+    #   64 | 576, so no pass mixes stripes and every stripe is free: r = 16.
+    #   stripes    ceil(197 / 16) = 13 (12 of 16 rows, the last of 5)
+    #   cycles     12 * 9 passes * 16 rows + 9 * 5 = 1,773 pass-rows, x 24 = 42,552 (as r = 1)
+    #   B reads    13 * 576 * 192 = 1,437,696 B (r = 1: 21,786,624, 15.2x more)
+    #   A reads    192 * (16 * 108 + 5 * 9) = 340,416 B (each row once per 9 column passes)
+    t = mac_lines_gemm(197, 192, 576, n_lines=64, macs_per_line=8, accumulators_per_line=16)
+    assert t.stripe_rows == 16
+    assert t.compute_cycles == 42_552
+    assert t.sram_reads_b_bytes == 1_437_696
+    assert t.sram_reads_a_bytes == 340_416
+    assert t.sram_writes_c_bytes == 197 * 576
+
+
+def test_stripe_shrinks_when_a_long_one_would_idle_lines():
+    # 20 columns on 32 lines: a stripe of 16 rows would put 197 = 12 * 16 + 5 rows in
+    # 260 tiles over 9 passes of 16 rows (144 pass-rows) against ceil(197 * 20 / 32) = 124
+    # for single rows, so the mapper keeps a stripe with no lost cycles.
+    t = mac_lines_gemm(197, 64, 20, n_lines=32, macs_per_line=8, accumulators_per_line=16)
+    one = mac_lines_gemm(197, 64, 20, n_lines=32, macs_per_line=8)
+    assert t.total_cycles == one.total_cycles
+    assert 1 <= t.stripe_rows < 16
