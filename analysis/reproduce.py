@@ -1,10 +1,20 @@
 """``vitsim reproduce``: ViTCoD's headline comparison, re-run with vitsim's models.
 
 For each of the paper's models at 90% attention sparsity (synthetic attention by default, a
-real mask where one is given), the ``vitcod`` preset is compared with the paper's five
-baselines (a Xeon CPU, a Jetson TX2, an RTX 2080 Ti, SpAtten and Sanger) in both scopes. The
-paper reports the largest speedup over its models ("up to"); the headline table sets vitsim's
-largest beside it.
+real mask where one is given), the accelerator (``vitcod`` by default, any preset with
+``--hw``) is compared with the paper's five baselines (a Xeon Gold 6230R, a Jetson Xavier NX,
+an RTX 2080 Ti, SpAtten and Sanger) in both scopes. Beside it:
+
+- the same comparison on the ``vitcod-released`` reference mode (ViTCoD's released
+  simulator reproduced exactly), so every ratio reads three ways: the paper's, the released
+  simulator's, vitsim's;
+- the decomposition of the attention cycles from the released simulator to the default,
+  one factor at a time, each measured (:mod:`vitsim.analysis.decompose`), with the
+  baselines' conditions (host dispatch of eager frameworks; the peers' brackets) as ratios;
+- the paper's other setting: speedups averaged over 60, 70, 80 and 90% sparsity.
+
+The paper reports the largest speedup over its models ("up to"); the headline table sets
+vitsim's largest beside it.
 """
 
 from __future__ import annotations
@@ -29,9 +39,11 @@ from vitsim.analysis.compare import (
     ComparisonRow,
     Scoped,
     accelerator_scoped,
+    baseline_scoped,
     comparison_rows,
     run_baseline,
 )
+from vitsim.analysis.decompose import Step, decompose, decomposition_markdown
 from vitsim.atomic import atomic_output_dir
 from vitsim.errors import VitsimError
 from vitsim.hw_configs.loader import load_hardware
@@ -62,6 +74,10 @@ class Headline:
         return abs(self.ratio - 1.0) > EXPLAIN_ABOVE
 
 
+REFERENCE = "vitcod-released"
+AVERAGE_SPARSITIES = (0.6, 0.7, 0.8, 0.9)  # ViTCoD Sec. VI: speedups averaged over these
+
+
 @dataclass(frozen=True)
 class Reproduction:
     hardware: str
@@ -74,6 +90,16 @@ class Reproduction:
     stage_frames: Mapping[str, Any] = field(default_factory=dict, repr=False)  # model -> frame
     clock_mhz: float = 0.0
     hardware_config: HardwareConfig | None = field(default=None, repr=False)
+    # The same comparison on the reference mode (empty when it was not run).
+    reference: str = ""
+    reference_rows: tuple[ComparisonRow, ...] = ()
+    # model -> the measured steps from the released simulator to this hardware
+    decomposition: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
+    # model -> {baseline: speedup with the baseline's host dispatch removed} (platforms)
+    no_dispatch: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # (model, baseline, scope) -> mean speedup and energy efficiency over AVERAGE_SPARSITIES
+    averages: Mapping[tuple[str, str, str], tuple[float, float]] = field(default_factory=dict)
+    average_sparsities: tuple[float, ...] = ()
 
     def document(self) -> dict[str, Any]:
         """The ``--json`` document: ``rows`` are ``{model, baseline, speedup,
@@ -82,6 +108,18 @@ class Reproduction:
             "hardware": self.hardware, "sparsity": self.sparsity, "seed": self.seed,
             "sources": dict(self.sources),
             "rows": [r.as_dict() for r in self.rows],
+            "reference": self.reference,
+            "reference_rows": [r.as_dict() for r in self.reference_rows],
+            "decomposition": {
+                m: [{"step": s.label, "family": s.family, "attention_cycles": s.attention_cycles,
+                     "factor": s.factor} for s in steps]
+                for m, steps in self.decomposition.items()},
+            "speedup_without_dispatch": {m: dict(v) for m, v in self.no_dispatch.items()},
+            "sparsity_average": {
+                "sparsities": list(self.average_sparsities),
+                "rows": [{"model": m, "baseline": b, "scope": sc, "speedup": v[0],
+                          "energy_efficiency": v[1]}
+                         for (m, b, sc), v in self.averages.items()]},
             "headline": [
                 {"paper_baseline": h.paper_baseline, "baseline": h.baseline, "scope": h.scope,
                  "paper_up_to": h.paper_up_to, "vitsim_up_to": h.vitsim_up_to,
@@ -94,23 +132,32 @@ class Reproduction:
 def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PAPER_MODELS,
               sparsity: float = PAPER_SPARSITY, seed: int = 0,
               masks: Mapping[str, str] | None = None,
-              on_model: Callable[[str], None] | None = None) -> Reproduction:
+              on_model: Callable[[str], None] | None = None,
+              reference: str | None = REFERENCE,
+              average_sparsities: Sequence[float] = AVERAGE_SPARSITIES) -> Reproduction:
     """Run the comparison; ``masks`` maps a model to a mask file (ViTCoD's convention:
     True = pruned) used instead of synthetic attention for that model. ``on_model(name)`` is
-    called after each model (a progress bar's hook)."""
+    called after each model (a progress bar's hook). ``reference`` (a preset, None to skip)
+    runs the same comparison and the decomposition against it; ``average_sparsities`` (empty
+    to skip) the speedups averaged over synthetic attention at those sparsities."""
     from vitsim.analysis.frames import stages_frame
     from vitsim.simulator.simulate import simulate
 
     hardware = load_hardware(hw) if isinstance(hw, str) else hw
+    ref_hw = load_hardware(reference) if reference else None
     masks = dict(masks or {})
     unknown = set(masks) - set(models)
     if unknown:
         raise VitsimError(f"masks given for models not compared: {sorted(unknown)}",
                           source="--mask")
     rows: list[ComparisonRow] = []
+    ref_rows: list[ComparisonRow] = []
     sources: dict[str, str] = {}
     scoped: dict[str, Scoped] = {}
     frames: dict[str, Any] = {}
+    steps: dict[str, tuple[Step, ...]] = {}
+    no_dispatch: dict[str, dict[str, float]] = {}
+    averages: dict[tuple[str, str, str], tuple[float, float]] = {}
     for model in models:
         spec = get_spec(model)
         if model in masks:
@@ -123,13 +170,76 @@ def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PA
         acc = accelerator_scoped(result)
         scoped[model] = acc
         frames[model] = stages_frame(result)
-        baselines = [(PAPER_BASELINES[p], run_baseline(PAPER_BASELINES[p], trace, hardware))
-                     for p in PAPER_SPEEDUP_UP_TO]
+        baselines = _baselines(trace, hardware)
         rows += comparison_rows(model, hardware.name, acc, baselines)
+        no_dispatch[model] = _without_dispatch(trace, acc)
+        if ref_hw is not None:
+            ref_acc = accelerator_scoped(simulate(trace, ref_hw))
+            ref_baselines = [(name, b if _is_platform(name) else run_baseline(name, trace, ref_hw))
+                             for name, b in baselines]
+            ref_rows += comparison_rows(model, ref_hw.name, ref_acc, ref_baselines)
+            steps[model] = decompose(trace, hardware, ref_hw)
+        if average_sparsities:
+            averages.update(_sparsity_average(model, hardware, average_sparsities, seed,
+                                              {sparsity: rows[-len(baselines) * len(SCOPES):]}))
         if on_model is not None:
             on_model(model)
     return Reproduction(hardware.name, sparsity, seed, sources, tuple(rows), scoped,
-                        _headlines(rows), frames, hardware.clock_mhz, hardware)
+                        _headlines(rows), frames, hardware.clock_mhz, hardware,
+                        reference=ref_hw.name if ref_hw else "", reference_rows=tuple(ref_rows),
+                        decomposition=steps, no_dispatch=no_dispatch, averages=averages,
+                        average_sparsities=tuple(average_sparsities))
+
+
+def _is_platform(name: str) -> bool:
+    from vitsim.hw_configs.platforms import known_platforms
+
+    return name in known_platforms()
+
+
+def _baselines(trace: Any, hardware: HardwareConfig) -> list[tuple[str, Any]]:
+    return [(PAPER_BASELINES[p], run_baseline(PAPER_BASELINES[p], trace, hardware))
+            for p in PAPER_SPEEDUP_UP_TO]
+
+
+def _without_dispatch(trace: Any, acc: Scoped) -> dict[str, float]:
+    """Attention speedup over each paper platform with its host dispatch removed: the
+    share of the speedup that the framework's per-operator cost (batch 1, eager) makes."""
+    import dataclasses
+
+    from vitsim.hw_configs.platforms import load_platform
+    from vitsim.simulator import baselines as plat
+
+    out = {}
+    for name in PAPER_BASELINES.values():
+        if not _is_platform(name):
+            continue
+        platform = dataclasses.replace(load_platform(name), dispatch_us_per_op=0.0)
+        b = baseline_scoped(plat.roofline(platform, trace.spec, trace=trace))
+        out[name] = b.latency_ms["attention"] / acc.latency_ms["attention"]
+    return out
+
+
+def _sparsity_average(model: str, hardware: HardwareConfig, sparsities: Sequence[float],
+                      seed: int, done: Mapping[float, Sequence[ComparisonRow]]
+                      ) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """Mean speedup and energy efficiency per (baseline, scope) over synthetic attention at
+    ``sparsities`` (rows already computed at a sparsity are reused from ``done``)."""
+    from vitsim.simulator.simulate import simulate
+
+    spec = get_spec(model)
+    per: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for s in sparsities:
+        rows = done.get(s)
+        if rows is None:
+            trace = trace_synthetic(spec, sparsity=s, seed=seed)
+            acc = accelerator_scoped(simulate(trace, hardware))
+            rows = comparison_rows(model, hardware.name, acc, _baselines(trace, hardware))
+        for r in rows:
+            per.setdefault((model, r.baseline, r.scope), []).append(
+                (r.speedup, r.energy_efficiency))
+    return {k: (math.fsum(v[0] for v in vals) / len(vals),
+                math.fsum(v[1] for v in vals) / len(vals)) for k, vals in per.items()}
 
 
 def _headlines(rows: Sequence[ComparisonRow]) -> tuple[Headline, ...]:
@@ -196,6 +306,78 @@ def rows_markdown(rep: Reproduction, scope: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def three_way_markdown(rep: Reproduction, scope: str) -> str:
+    """Per model and baseline: the paper's number, the reference mode's ratio, this
+    hardware's ratio (speedups; energy efficiency after the slash)."""
+    ref = {(r.model, r.baseline): r for r in rep.reference_rows if r.scope == scope}
+    paper = {v: PAPER_SPEEDUP_UP_TO[k] for k, v in PAPER_BASELINES.items()}
+    lines = [f"| model | baseline | paper (up to) | {rep.reference or 'reference'} | "
+             f"{rep.hardware} |", "| --- | --- | --- | --- | --- |"]
+    for r in rep.rows:
+        if r.scope != scope:
+            continue
+        p = f"{paper[r.baseline]:g}x" if scope == "attention" and r.baseline in paper else ""
+        x = ref.get((r.model, r.baseline))
+        ref_cell = (f"{_fmt(x.speedup)}x / {_fmt(x.energy_efficiency)}x" if x else "")
+        lines.append(f"| {r.model} | {r.baseline} | {p} | {ref_cell} | "
+                     f"{_fmt(r.speedup)}x / {_fmt(r.energy_efficiency)}x |")
+    return "\n".join(lines) + "\n"
+
+
+def conditions_markdown(rep: Reproduction) -> str:
+    """The baselines' conditions: attention speedup with and without the platforms' host
+    dispatch (eager framework at batch 1)."""
+    names = list(dict.fromkeys(b for v in rep.no_dispatch.values() for b in v))
+    cell = {(r.model, r.baseline): r.speedup for r in rep.rows if r.scope == "attention"}
+    lines = ["| model | " + " | ".join(f"{b}: with / without dispatch" for b in names) + " |",
+             "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for m, v in rep.no_dispatch.items():
+        lines.append(f"| {m} | " + " | ".join(
+            f"{_fmt(cell[m, b])}x / {_fmt(v[b])}x" for b in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def averages_markdown(rep: Reproduction, scope: str) -> str:
+    """Speedup / energy efficiency averaged over the sparsities, per model and baseline."""
+    models = list(dict.fromkeys(m for m, _, _ in rep.averages))
+    names = list(dict.fromkeys(b for _, b, _ in rep.averages))
+    lines = ["| model | " + " | ".join(f"{b}" for b in names) + " |",
+             "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for m in models:
+        cells = []
+        for b in names:
+            sp, ee = rep.averages[m, b, scope]
+            cells.append(f"{_fmt(sp)}x / {_fmt(ee)}x")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(rep: Reproduction) -> str:
+    """Every table of the reproduction, as printed and written to table.md."""
+    md = [f"Hardware `{rep.hardware}`, sparsity {rep.sparsity:g} (speedup / energy "
+          f"efficiency per image).", "",
+          "## Headline (largest speedup over the models)", "", headline_markdown(rep)]
+    for scope in SCOPES:
+        md += [f"## Per model, {scope.replace('_', '-')}", "", rows_markdown(rep, scope)]
+    if rep.reference_rows:
+        for scope in SCOPES:
+            md += [f"## Three ways, {scope.replace('_', '-')}: the paper, the released "
+                   f"simulator ({rep.reference}), vitsim ({rep.hardware})", "",
+                   three_way_markdown(rep, scope)]
+    if rep.decomposition:
+        md += ["## From the released simulator to vitsim, attention cycles, one factor at "
+               "a time (each measured)", "", decomposition_markdown(dict(rep.decomposition))]
+    if rep.no_dispatch:
+        md += ["## The baselines' conditions: attention speedup with the platforms' host "
+               "dispatch (eager, batch 1) and without", "", conditions_markdown(rep)]
+    if rep.averages:
+        label = ", ".join(f"{s:.0%}" for s in rep.average_sparsities)
+        for scope in SCOPES:
+            md += [f"## Averaged over {label} sparsity, {scope.replace('_', '-')}", "",
+                   averages_markdown(rep, scope)]
+    return "\n".join(md)
+
+
 def write_reproduction(out: str | os.PathLike[str], rep: Reproduction,
                        seeds: Sequence[Reproduction] = ()) -> Path:
     """Write table.csv, table.md, reproduce.json and the figures into a new directory,
@@ -203,12 +385,11 @@ def write_reproduction(out: str | os.PathLike[str], rep: Reproduction,
     seeds, drawn as error bars in the speedup figures."""
     with atomic_output_dir(out) as tmp:
         (tmp / "table.csv").write_text(rows_csv(rep.rows), encoding="utf-8")
-        md = ["# vitsim reproduce: ViTCoD's comparison", "",
-              f"Hardware `{rep.hardware}`, sparsity {rep.sparsity:g}.", "",
-              "## Headline (largest speedup over the models)", "", headline_markdown(rep)]
-        for scope in SCOPES:
-            md += [f"## Per model, {scope.replace('_', '-')}", "", rows_markdown(rep, scope)]
-        (tmp / "table.md").write_text("\n".join(md), encoding="utf-8")
+        if rep.reference_rows:
+            (tmp / "table_reference.csv").write_text(rows_csv(rep.reference_rows),
+                                                     encoding="utf-8")
+        md = "# vitsim reproduce: ViTCoD's comparison\n\n" + report_markdown(rep)
+        (tmp / "table.md").write_text(md, encoding="utf-8")
         doc = json.dumps(json_safe(rep.document()), indent=1, allow_nan=False)
         (tmp / "reproduce.json").write_text(doc, encoding="utf-8")
         _figures(tmp, rep, seeds)

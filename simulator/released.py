@@ -93,16 +93,56 @@ def _ceil_div(num: float, den: int, what: str) -> int:
     return math.ceil(num / den)
 
 
+@dataclass(frozen=True)
+class ReleasedReading:
+    """How the released attention formulas are read (the defaults are the release's).
+
+    The decomposition walks from the release to vitsim's default one switch at a time:
+
+    - ``array_cols``: the MAC columns a head's share is cut from. The release divides
+      ``PE_width = 64`` by the head count, so each head has 64 lines x ``64 / H`` MACs and the
+      heads together 4,096; 8 (``PE_height``) is the paper's 512-MAC array.
+    - ``heads_parallel``: each head gets ``array_cols / H`` MACs a line, all heads at once (the
+      release); False: a head has all ``array_cols`` a line and the heads run one after
+      another (their cycles add up).
+    - ``every_head``: every head with its own mask (False: head 0's stands for all of them).
+    - ``row_rounding``: each row's load and decoder pre-processing rounded up to whole cycles
+      on its own, with the row loads sized for all heads (the release); False: a head's own
+      bytes at the bandwidth and its decoder MACs at the array's rate, unrounded.
+    """
+
+    array_cols: int = PE_WIDTH
+    heads_parallel: bool = True
+    every_head: bool = False
+    row_rounding: bool = True
+
+
+RELEASE = ReleasedReading()
+
+
 def released_head(n_q: int, n_k: int, g: int, s: int, *, n_heads: int, head_dim: int,
-                  compressed_heads: int) -> ReleasedHead:
-    """ViTCoD.py:76-228 for one head with ``g`` global tokens and ``s`` sparse kept scores."""
+                  compressed_heads: int, reading: ReleasedReading = RELEASE) -> ReleasedHead:
+    """ViTCoD.py:76-228 for one head with ``g`` global tokens and ``s`` sparse kept scores
+    (under ``reading``; the release's by default)."""
     h, d = n_heads, head_dim
-    head_macs = int(PE_WIDTH * PE_WIDTH / h)
+    share = h if reading.heads_parallel else 1
+    head_macs = int(PE_WIDTH * reading.array_cols / share)
     qk_row = compressed_heads * d  # a compressed Q or K row of all heads, bytes
-    c_qk = load_cycles(qk_row)
-    c_dec = load_cycles(compressed_heads, 1.0 / h)  # decoder weights (ViTCoD.py:100)
-    c_v = load_cycles(h * d)  # an uncompressed V row of all heads
-    pre_row = math.ceil(qk_row / head_macs)
+    c_qk: float
+    c_dec: float
+    c_v: float
+    pre_row: float
+    if reading.row_rounding:
+        c_qk = load_cycles(qk_row)
+        c_dec = load_cycles(compressed_heads, 1.0 / h)  # decoder weights (ViTCoD.py:100)
+        c_v = load_cycles(h * d)  # an uncompressed V row of all heads
+        pre_row = math.ceil(qk_row / head_macs)
+    else:  # one head's bytes, unrounded
+        per_cycle = RELEASED_BANDWIDTH_BYTES_PER_S / RELEASED_CLOCK_HZ
+        c_qk = qk_row / h / per_cycle
+        c_dec = compressed_heads / per_cycle
+        c_v = d / per_cycle
+        pre_row = qk_row / head_macs
     loads = 0.0
     pre = 0.0
     load_bytes = 0.0
@@ -116,23 +156,30 @@ def released_head(n_q: int, n_k: int, g: int, s: int, *, n_heads: int, head_dim:
     load_bytes += rest * qk_row + (compressed_heads if rest > 0 else 0)
     if g == 0:  # ViTCoD.py:138-148: Q again, scaled by the mean kept per sparse column
         ratio = s / rest
-        for i in range(n_q):  # sequential float sums, as released
-            loads += c_qk * ratio
-            if i == 0:
-                loads += c_dec
-            for _ in range(pre_row):
-                pre += ratio
+        if reading.row_rounding:
+            for i in range(n_q):  # sequential float sums, as released
+                loads += c_qk * ratio
+                if i == 0:
+                    loads += c_dec
+                for _ in range(int(pre_row)):
+                    pre += ratio
+        else:
+            loads += n_q * c_qk * ratio + c_dec
+            pre += n_q * pre_row * ratio
         load_bytes += n_q * qk_row * ratio
     dense_lines = int(PE_WIDTH * (g * n_q / (s + g * n_q))) if s + g * n_q else 0
     sparse_lines = PE_WIDTH - dense_lines
-    feat_tiles = math.ceil(d / (PE_WIDTH / h))
+    cols = reading.array_cols
+    feat_tiles = math.ceil(d / (cols / share))
     dense_sddmm = g * _ceil_div(n_q, dense_lines, "the dense engine") * feat_tiles if g else 0
     sparse_sddmm = _ceil_div(s, sparse_lines, "the sparse engine") * feat_tiles
     # int(lines * 64 / H), in the released order of operations (ViTCoD.py:190, 225)
-    dense_spmm = _ceil_div(n_q * d * g, int(dense_lines * PE_WIDTH / h), "the dense engine")
-    sparse_spmm = _ceil_div(s * d, int(sparse_lines * PE_WIDTH / h), "the sparse engine")
+    dense_spmm = _ceil_div(n_q * d * g, int(dense_lines * cols / share), "the dense engine")
+    sparse_spmm = _ceil_div(s * d, int(sparse_lines * cols / share), "the sparse engine")
     loads += g * c_v + rest * c_v  # V rows (ViTCoD.py:185, 218)
     load_bytes += n_k * h * d
+    if not reading.row_rounding:  # one head's own rows
+        load_bytes = load_bytes / h
     return ReleasedHead(loads=loads, pre=pre, sddmm=max(dense_sddmm, sparse_sddmm),
                         spmm=max(dense_spmm, sparse_spmm), load_bytes=load_bytes)
 
@@ -245,6 +292,52 @@ def _totals(blocks: list[_Block]) -> ReleasedTotals:
 def released_totals(trace: WorkloadTrace, hw: HardwareConfig) -> ReleasedTotals:
     """The released simulator's totals for ``trace`` (codec ratio from ``hw``)."""
     return _totals(_per_block(trace, hw))
+
+
+@dataclass(frozen=True)
+class ReleasedAttention:
+    """Attention cycles of the released formulas under one reading, whole model."""
+
+    loads: float
+    pre: float
+    compute: float
+
+    @property
+    def total(self) -> float:
+        """``max(sum of loads, sum of pre-processing + compute)``, as the release."""
+        return max(self.loads, self.pre + self.compute)
+
+
+def released_attention(trace: WorkloadTrace, hw: HardwareConfig,
+                       reading: ReleasedReading = RELEASE) -> ReleasedAttention:
+    """The released attention formulas on ``trace`` under ``reading``.
+
+    Heads one after another (``heads_parallel=False``) add their cycles; with head 0's mask
+    standing for all heads, that is ``H`` times head 0's. With the heads in parallel only
+    one head's time counts (the release: head 0's; with every head's own mask, the slowest
+    head of the layer sets each phase, which the release's single sums cannot express, so
+    that combination is refused).
+    """
+    if reading.heads_parallel and reading.every_head:
+        raise VitsimError("the released formulas time heads in parallel from head 0 only",
+                          field="reading")
+    at = trace.attention
+    sparse = at.sparse_nnz()
+    loads = pre = compute = 0.0
+    for i, block in enumerate(trace.spec.blocks):
+        hc = hw.codec.compressed_heads(block.n_heads)
+        heads = np.flatnonzero(at.head_block == i)
+        if not reading.every_head:
+            heads = heads[at.head_index[heads] == 0]
+        times = 1 if reading.heads_parallel or reading.every_head else block.n_heads
+        for head in heads.tolist():
+            r = released_head(block.n_q_tokens, block.n_k_tokens, int(at.n_global[head]),
+                              int(sparse[head]), n_heads=block.n_heads,
+                              head_dim=block.qk_dim, compressed_heads=hc, reading=reading)
+            loads += times * r.loads
+            pre += times * r.pre
+            compute += times * (r.sddmm + r.spmm)
+    return ReleasedAttention(loads=loads, pre=pre, compute=compute)
 
 
 def simulate_released(trace: WorkloadTrace, hw: HardwareConfig) -> SimulationResult:

@@ -162,12 +162,50 @@ def test_reproduction_covers_every_model_baseline_and_scope(paper_reproduction):
         assert math.isfinite(row["speedup"]) and row["speedup"] > 0
 
 
+def test_reproduction_reads_three_ways(paper_reproduction):
+    """Every default row has its reference-mode twin against the same baseline; a platform's
+    baseline latency is the same under both (only a peer is normalised to the accelerator),
+    so the two speedups differ exactly by the accelerators' attention latencies."""
+    rep = paper_reproduction
+    assert rep.reference == "vitcod-released"
+    ref = {(r.model, r.baseline, r.scope): r for r in rep.reference_rows}
+    assert ref.keys() == {(r.model, r.baseline, r.scope) for r in rep.rows}
+    for r in rep.rows:
+        x = ref[r.model, r.baseline, r.scope]
+        assert x.accelerator == "vitcod-released"
+        if r.baseline == "rtx-2080ti":
+            assert x.baseline_latency_ms == r.baseline_latency_ms
+            assert x.speedup / r.speedup == pytest.approx(
+                r.accelerator_latency_ms / x.accelerator_latency_ms)
+    assert set(rep.decomposition) == set(PAPER_MODELS)
+    for model, steps in rep.decomposition.items():
+        default = rep.accelerator[model].latency_ms["attention"]
+        last = [s for s in steps if s.family == "vitsim"][-1]
+        assert last.attention_cycles * 1e3 / 500e6 == pytest.approx(default)
+    # the paper's other setting: the mean over 60-90% includes the 90% rows themselves
+    assert rep.average_sparsities == (0.6, 0.7, 0.8, 0.9)
+    for r in rep.rows:
+        mean_speedup, _ = rep.averages[r.model, r.baseline, r.scope]
+        assert mean_speedup > 0
+    # removing the platforms' host dispatch never speeds a baseline down
+    for model, by in rep.no_dispatch.items():
+        for name, speedup in by.items():
+            row = next(r for r in rep.rows if (r.model, r.baseline, r.scope)
+                       == (model, name, "attention"))
+            assert speedup <= row.speedup * (1 + 1e-12)
+    doc = rep.document()
+    assert doc["reference_rows"] and doc["decomposition"] and doc["sparsity_average"]["rows"]
+
+
 def test_write_reproduction_writes_tables_and_figures(tmp_path):
     rep = reproduce(models=("deit-tiny",))
     out = write_reproduction(tmp_path / "rep", rep)
     names = {p.name for p in out.iterdir()}
-    assert {"table.csv", "table.md", "reproduce.json", "speedup_attention.png",
-            "speedup_end_to_end.png", "breakdown.png"} <= names
+    assert {"table.csv", "table_reference.csv", "table.md", "reproduce.json",
+            "speedup_attention.png", "speedup_end_to_end.png", "breakdown.png"} <= names
+    md = (out / "table.md").read_text()
+    assert "Three ways, attention" in md and "From the released simulator" in md
+    assert "Averaged over 60%, 70%, 80%, 90% sparsity" in md
     assert all((out / n).stat().st_size > 1000 for n in names if n.endswith(".png"))
     with pytest.raises(VitsimError, match="exists"):
         write_reproduction(tmp_path / "rep", rep)

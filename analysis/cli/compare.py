@@ -109,15 +109,21 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", action="append", default=[], type=_model_mask,
                    metavar="MODEL=MASK.npy",
                    help="a real mask (True = pruned) for one model (repeatable)")
+    p.add_argument("--reference", default="vitcod-released", metavar="NAME|none",
+                   help="reference mode run beside the hardware, with the decomposition "
+                        "from it (default: %(default)s, ViTCoD's released simulator; none "
+                        "to skip)")
+    p.add_argument("--no-average", action="store_true",
+                   help="skip the speedups averaged over 60, 70, 80 and 90%% sparsity")
     p.set_defaults(func=_cmd_reproduce)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from vitsim.analysis.compare import PAPER_MODELS
     from vitsim.analysis.reproduce import (
-        headline_markdown,
+        AVERAGE_SPARSITIES,
+        report_markdown,
         reproduce,
-        rows_markdown,
         write_reproduction,
     )
     from vitsim.atomic import check_new_dir
@@ -134,22 +140,22 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             bar.set_note(model)
             bar.update()
 
-        for seed in seeds:
+        for i, seed in enumerate(seeds):
+            # The reference mode, the decomposition and the averages are of the first seed.
+            first = i == 0
+            reference = args.reference if first and args.reference != "none" else None
+            averages = AVERAGE_SPARSITIES if first and not args.no_average else ()
             runs.append(reproduce(hw=hw, models=models, sparsity=args.sparsity, seed=seed,
-                                  masks=dict(args.mask), on_model=done))
+                                  masks=dict(args.mask), on_model=done, reference=reference,
+                                  average_sparsities=averages))
     rep = runs[0]
     if args.out:
         write_reproduction(args.out, rep, seeds=runs[1:])
     if args.json:
         emit_json(rep.document())
         return 0
-    print(f"ViTCoD's comparison on {rep.hardware}, sparsity {rep.sparsity:g} "
-          f"(speedup / energy efficiency per image)\n")
-    print("Headline: the largest speedup over the models, beside the paper's\n")
-    print(headline_markdown(rep))
-    for scope in ("attention", "end_to_end"):
-        print(f"Per model, {scope.replace('_', '-')}\n")
-        print(rows_markdown(rep, scope))
+    print(f"ViTCoD's comparison on {rep.hardware}\n")
+    print(report_markdown(rep))
     if args.out:
         print(f"written: {args.out}")
     return 0
