@@ -116,6 +116,16 @@ class SparseDataflow(str, Enum):
     ROWS = "rows"
 
 
+class CodecHeads(str, Enum):
+    """How many compressed heads the auto-encoder keeps."""
+
+    # ceil(compression_ratio x h) for every block
+    RATIO = "ratio"
+    # the block's own auto-encoder as ViTCoD trained it (BlockSpec.ae_heads, from ViTCoD's
+    # model code); ceil(compression_ratio x h) where the model does not say
+    TRAINED = "trained"
+
+
 class DecoderPlacement(str, Enum):
     """Where the Q/K decoder runs."""
 
@@ -527,10 +537,18 @@ class Codec(Validated):
         metadata=enum_field(DecoderPlacement, "dedicated (own lines, overlaps Q K^T) or array "
                                               "(the MAC array's lines, before Q K^T)"))
 
-    def compressed_heads(self, n_heads: int) -> int:
-        """Heads after compression: ``ceil(ratio * n_heads)`` (3 -> 2, 12 -> 6 at 0.5)."""
+    heads: CodecHeads = field(
+        default=CodecHeads.RATIO,
+        metadata=enum_field(CodecHeads, "ratio (ceil(compression_ratio x h)) or trained (the "
+                                        "model's own auto-encoder, as ViTCoD trained it)"))
+
+    def compressed_heads(self, n_heads: int, trained: int | None = None) -> int:
+        """Heads after compression: ``ceil(ratio * n_heads)`` (3 -> 2, 12 -> 6 at 0.5), or
+        ``trained`` (the block's auto-encoder) when ``heads`` is ``trained`` and it is known."""
         if not self.enabled:
             return n_heads
+        if self.heads is CodecHeads.TRAINED and trained is not None:
+            return trained
         # In floating point (2/3) * 3 = 2.0000000000000004; the epsilon keeps that at 2.
         return max(1, math.ceil(self.compression_ratio * n_heads - 1e-9))
 

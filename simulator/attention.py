@@ -438,7 +438,7 @@ def _memory(hw: HardwareConfig, block: BlockSpec, u: _Units, n_blocks: int,
     v_loads = np.repeat(n_tiles if g * v_bytes > v_full else np.ones(n_blocks, np.int64), h)
     codec = hw.codec
     if codec.enabled:
-        hc = codec.compressed_heads(h)
+        hc = codec.compressed_heads(h, block.ae_heads)
         q_c, k_c = n_q * hc * d * bpe, n_k * hc * d * bpe  # one block's compressed Q, K
         k_passes = np.where(k_c > k_full, n_tiles * u.per_block, 1)  # per block
         block_load = q_c + k_passes * k_c

@@ -263,7 +263,7 @@ def _per_block(trace: WorkloadTrace, hw: HardwareConfig) -> list[_Block]:
     sparse = at.sparse_nnz()
     out = []
     for i, block in enumerate(trace.spec.blocks):
-        hc = hw.codec.compressed_heads(block.n_heads)
+        hc = hw.codec.compressed_heads(block.n_heads, block.ae_heads)
         head0 = np.flatnonzero((at.head_block == i) & (at.head_index == 0))[0]
         g, s = int(at.n_global[head0]), int(sparse[head0])
         head = released_head(block.n_q_tokens, block.n_k_tokens, g, s, n_heads=block.n_heads,
@@ -325,7 +325,7 @@ def released_attention(trace: WorkloadTrace, hw: HardwareConfig,
     sparse = at.sparse_nnz()
     loads = pre = compute = 0.0
     for i, block in enumerate(trace.spec.blocks):
-        hc = hw.codec.compressed_heads(block.n_heads)
+        hc = hw.codec.compressed_heads(block.n_heads, block.ae_heads)
         heads = np.flatnonzero(at.head_block == i)
         if not reading.every_head:
             heads = heads[at.head_index[heads] == 0]

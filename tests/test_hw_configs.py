@@ -576,3 +576,21 @@ def test_atomic_output_dir_appears_whole_or_not_at_all(tmp_path):
         pass
     assert err.value.source == str(out)
     assert [p.name for p in out.iterdir()] == ["whole.txt"]  # untouched
+
+
+def test_codec_keeps_the_heads_vitcod_trained():
+    """ViTCoD's model code: ceil(h / 2), but LeViT's attention 3 -> 2, 5 -> 3, 6 -> 4."""
+    from vitsim.workloads.model_spec import get_spec
+
+    vitcod = load_hardware("vitcod")
+    trained = {(b.n_heads, vitcod.codec.compressed_heads(b.n_heads, b.ae_heads))
+               for b in get_spec("levit-192").blocks if b.square}
+    assert trained == {(3, 2), (5, 3), (6, 4)}
+    deit = {b.ae_heads for name in ("deit-tiny", "deit-small", "deit-base")
+            for b in get_spec(name).blocks}
+    assert deit == {2, 3, 6}
+    by_ratio = apply_overrides(vitcod, ["codec.heads=ratio"])
+    assert by_ratio.codec.compressed_heads(6, 4) == 3
+    assert vitcod.codec.compressed_heads(7, None) == 4  # no trained size: the ratio
+    off = apply_overrides(vitcod, ["codec.enabled=false"])
+    assert off.codec.compressed_heads(6, 4) == 6

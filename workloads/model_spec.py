@@ -93,6 +93,9 @@ class BlockSpec:
     activation: Activation = Activation.GELU
     norm: Norm = Norm.LAYERNORM
     has_cls: bool = True
+    # Compressed heads of ViTCoD's trained Q/K auto-encoder for this block (the hidden size of
+    # its encoder_q/encoder_k in ViTCoD's model code); None where no source gives one.
+    ae_heads: int | None = None
 
     @property
     def square(self) -> bool:
@@ -262,7 +265,7 @@ def build_vit(
         BlockSpec(
             name=f"blocks.{i}", kind=BlockKind.SELF, n_q_tokens=n_tokens, n_k_tokens=n_tokens,
             in_dim=embed_dim, out_dim=embed_dim, n_heads=n_heads, qk_dim=head_dim,
-            v_dim=head_dim, mlp_hidden=hidden,
+            v_dim=head_dim, mlp_hidden=hidden, ae_heads=vit_ae_heads(n_heads),
         )
         for i in range(depth)
     )
@@ -272,6 +275,23 @@ def build_vit(
                   patch_size=patch_size, mlp_ratio=mlp_ratio, n_classes=n_classes,
                   in_channels=in_channels)
     return ModelSpec(name, "vit", image_size, blocks, stem, head, params)
+
+
+def vit_ae_heads(n_heads: int) -> int:
+    """Compressed heads of ViTCoD's Q/K auto-encoder: ``ceil(h / 2)`` (ViTCoD's code,
+    ``Algorithm/deit/timm/vision_transformer.py``: ``hidden = h // 2`` plus one when ``h`` is
+    odd; the same rule in LeViT's subsampling attention, ``Algorithm/levit/levit.py``)."""
+    return n_heads // 2 + n_heads % 2
+
+
+# ViTCoD's LeViT attention overrides the rule for three head counts (Algorithm/levit/levit.py,
+# class Attention, svd_type "mix_head_fc_qk"): 3 -> 2, 5 -> 3, 6 -> 4.
+_LEVIT_AE_HEADS = {3: 2, 5: 3, 6: 4}
+
+
+def levit_ae_heads(n_heads: int) -> int:
+    """Compressed heads of ViTCoD's auto-encoder in a LeViT attention block."""
+    return _LEVIT_AE_HEADS.get(n_heads, vit_ae_heads(n_heads))
 
 
 def build_levit(
@@ -329,14 +349,15 @@ def build_levit(
                 n_q_tokens=new_res * new_res, n_k_tokens=res * res, in_dim=in_dim, out_dim=dim,
                 n_heads=in_dim // key_dim, qk_dim=key_dim,
                 v_dim=int(down_attn_ratio * key_dim), mlp_hidden=int(dim * down_mlp_ratio),
-                **common,
+                ae_heads=vit_ae_heads(in_dim // key_dim), **common,
             ))
             res = new_res
         for b in range(depth):
             blocks.append(BlockSpec(
                 name=f"stages.{s}.blocks.{b}", kind=BlockKind.SELF, n_q_tokens=res * res,
                 n_k_tokens=res * res, in_dim=dim, out_dim=dim, n_heads=heads, qk_dim=key_dim,
-                v_dim=int(attn_ratio * key_dim), mlp_hidden=int(dim * mlp_ratio), **common,
+                v_dim=int(attn_ratio * key_dim), mlp_hidden=int(dim * mlp_ratio),
+                ae_heads=levit_ae_heads(heads), **common,
             ))
     # The distilled LeViT has two classifiers (head and head_dist) on the pooled features.
     head = (Gemm("classifier", 1, embed_dims[-1], 2 * n_classes),)
