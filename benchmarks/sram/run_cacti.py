@@ -286,7 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "cacti_28nm.csv")
     ap.add_argument("--keep", type=Path, default=None,
                     help="folder to keep the generated .cfg and CACTI's reports in")
+    ap.add_argument("--tech-um", type=float, default=TECH_UM,
+                    help="feature size for a cross-check (give --out too); default 0.028")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES_KIB), metavar="KIB")
     args = ap.parse_args(argv)
+    if args.tech_um != TECH_UM and args.out == HERE / "cacti_28nm.csv":
+        ap.error("--tech-um other than 0.028 needs --out")
+    globals()["TECH_UM"] = args.tech_um
     if not args.cacti:
         ap.error("give the cacti binary as an argument or in CACTI_BIN")
     cacti = Path(args.cacti).resolve()
@@ -299,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         for objective in OBJECTIVES:
             for variant in VARIANTS:
-                for kib in SIZES_KIB:
+                for kib in args.sizes:
                     rows.append(run_one(cacti, workdir, variant, kib, objective))
 
     with args.out.open("w", newline="") as f:
