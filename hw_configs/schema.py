@@ -126,6 +126,13 @@ class CodecHeads(str, Enum):
     TRAINED = "trained"
 
 
+class SramModel(str, Enum):
+    """Where the SRAM energies come from."""
+
+    TABLE = "table"  # the per-buffer pJ/byte tables of the preset
+    CACTI_28NM = "cacti_28nm"  # each buffer's size through hw_configs/sram.py (CACTI 7, 28 nm)
+
+
 class DecoderPlacement(str, Enum):
     """Where the Q/K decoder runs."""
 
@@ -359,11 +366,15 @@ def doc_field(doc: str) -> dict[str, Any]:
 def _section_types(cls: type) -> dict[str, type]:
     """Field name -> dataclass type, for the fields of ``cls`` that are nested sections."""
     hints = typing.get_type_hints(cls)
-    return {
-        f.name: hints[f.name]
-        for f in fields(cls)
-        if dataclasses.is_dataclass(hints[f.name]) and _CHECK not in f.metadata
-    }
+    out = {}
+    for f in fields(cls):
+        hint = hints[f.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1 and type(None) in typing.get_args(hint):
+            hint = args[0]  # an optional section: X | None
+        if dataclasses.is_dataclass(hint) and _CHECK not in f.metadata:
+            out[f.name] = hint
+    return out
 
 
 def check_fields(cls: type, values: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -387,7 +398,9 @@ def check_fields(cls: type, values: dict[str, Any]) -> tuple[dict[str, Any], lis
             else:
                 out[f.name] = coerced
         elif f.name in sections:
-            if isinstance(value, sections[f.name]):
+            if value is None and f.default is None:  # an optional section left out
+                out[f.name] = None
+            elif isinstance(value, sections[f.name]):
                 out[f.name] = value
             else:
                 problems.append(
@@ -573,6 +586,11 @@ class Buffer(Validated):
 
     size_kib: float = field(metadata=pos_float_field("capacity in KiB (1024 bytes)",
                                                            hi=MAX_SIZE_KIB))
+    banks: int = field(default=1, metadata=pos_int_field(
+        "equal banks; an access touches one (its energy is a size_kib / banks array's)",
+        hi=1024))
+    physical: bool = field(default=True, metadata=bool_field(
+        "false: another buffer's SRAM under this name (no leakage of its own)"))
 
     @property
     def size_bytes(self) -> int:
@@ -664,16 +682,29 @@ class Energy(Validated):
     vector_op_pj: float = field(
         metadata=nonneg_float_field("one element op of layer norm, GELU, residual add")
     )
-    sram_read_pj_per_byte: BufferEnergy = field(
-        metadata=doc_field("SRAM read energy per byte, per buffer")
-    )
-    sram_write_pj_per_byte: BufferEnergy = field(
-        metadata=doc_field("SRAM write energy per byte, per buffer")
-    )
     dram_pj_per_byte: float = field(
         metadata=nonneg_float_field("DRAM energy per byte read or written")
     )
-    leakage_mw: float = field(metadata=nonneg_float_field("static power of the whole chip, mW"))
+    leakage_mw: float = field(metadata=nonneg_float_field(
+        "static power of the whole chip, mW (with sram_model cacti_28nm: of the logic; the "
+        "SRAM's comes from the model)"))
+    sram_model: SramModel = field(default=SramModel.TABLE, metadata=enum_field(
+        SramModel, "table (the per-buffer energies below) or cacti_28nm (energy and leakage "
+                   "from each buffer's size, CACTI 7 at 28 nm)"))
+    sram_read_pj_per_byte: BufferEnergy | None = field(
+        default=None, metadata=doc_field("SRAM read energy per byte, per buffer (table model)")
+    )
+    sram_write_pj_per_byte: BufferEnergy | None = field(
+        default=None, metadata=doc_field("SRAM write energy per byte, per buffer (table model)")
+    )
+
+    def _cross_problems(self) -> list[tuple[str, str]]:
+        tables = ("sram_read_pj_per_byte", "sram_write_pj_per_byte")
+        if self.sram_model is SramModel.TABLE:
+            return [(t, "required when sram_model is table") for t in tables
+                    if getattr(self, t) is None]
+        return [(t, f"must be absent when sram_model is {self.sram_model.value} (the model "
+                    f"prices every buffer)") for t in tables if getattr(self, t) is not None]
 
 
 @dataclass(frozen=True)
@@ -777,8 +808,37 @@ class HardwareConfig(Validated):
     # -- energy ---------------------------------------------------------------------
     @property
     def leakage_pj_per_cycle(self) -> float:
-        """Leakage energy of one clock cycle, pJ (``leakage_mw`` at ``clock_mhz``)."""
-        return self.energy.leakage_mw * 1e9 / self.clock_hz
+        """Leakage energy of one clock cycle, pJ (``leakage_mw`` at ``clock_mhz``, plus the
+        physical buffers' SRAM leakage under a size-dependent ``sram_model``)."""
+        return self.leakage_mw * 1e9 / self.clock_hz
+
+    @property
+    def sram_leakage_mw(self) -> float:
+        """Leakage of the physical buffers by the SRAM model (0 for the table model)."""
+        if self.energy.sram_model is SramModel.TABLE:
+            return 0.0
+        from vitsim.hw_configs.sram import cacti_28nm
+
+        return math.fsum(buf.banks * cacti_28nm(buf.size_kib / buf.banks).leakage_mw
+                         for _, buf in self.buffers.items() if buf.physical)
+
+    @property
+    def leakage_mw(self) -> float:
+        """Static power of the chip: the logic's ``energy.leakage_mw`` and the SRAM's."""
+        return self.energy.leakage_mw + self.sram_leakage_mw
+
+    def sram_pj_per_byte(self, buffer: str, action: str) -> float:
+        """Energy of one byte read (``action = "read"``) or written in ``buffer``, pJ."""
+        e = self.energy
+        if e.sram_model is SramModel.TABLE:
+            table = e.sram_read_pj_per_byte if action == "read" else e.sram_write_pj_per_byte
+            assert table is not None
+            return float(table[buffer])
+        from vitsim.hw_configs.sram import cacti_28nm
+
+        buf = self.buffers[buffer]
+        cost = cacti_28nm(buf.size_kib / buf.banks)
+        return cost.read_pj_per_byte if action == "read" else cost.write_pj_per_byte
 
 
 def section_fields(cls: type) -> tuple[str, ...]:

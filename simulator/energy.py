@@ -27,8 +27,8 @@ def stage_energy_pj(table: StageTable, hw: HardwareConfig) -> dict[str, np.ndarr
         "vector": table["vector_ops"] * e.vector_op_pj,
     }
     for b in BUFFER_NAMES:
-        out[f"sram_{b}"] = (table[f"sram_read_bytes_{b}"] * e.sram_read_pj_per_byte[b]
-                            + table[f"sram_write_bytes_{b}"] * e.sram_write_pj_per_byte[b])
+        out[f"sram_{b}"] = (table[f"sram_read_bytes_{b}"] * hw.sram_pj_per_byte(b, "read")
+                            + table[f"sram_write_bytes_{b}"] * hw.sram_pj_per_byte(b, "write"))
     out["dram"] = (table["dram_read_bytes"] + table["dram_write_bytes"]) * e.dram_pj_per_byte
     out["leakage"] = table["total_cycles"] * hw.leakage_pj_per_cycle
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}

@@ -40,6 +40,11 @@ from vitsim.strict_yaml import loads_strict
 PRESETS = known_presets()
 
 
+def _table_dict() -> dict:
+    """A preset priced by per-buffer SRAM tables (vitcod-released)."""
+    return to_dict(load_hardware("vitcod-released"))
+
+
 def _vitcod_dict() -> dict:
     return to_dict(load_hardware("vitcod"))
 
@@ -193,7 +198,8 @@ def test_configs_are_frozen_and_hashable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.mac_array.n_lines = 1  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.energy.sram_read_pj_per_byte.q = 0.0  # type: ignore[misc]
+        table = load_hardware("vitcod-released").energy.sram_read_pj_per_byte
+        table.q = 0.0  # type: ignore[misc,union-attr]
     assert len({cfg, load_hardware("vitcod")}) == 1
 
 
@@ -223,7 +229,8 @@ def test_buffers_are_indexed_by_name():
     assert tuple(f.name for f in dataclasses.fields(Buffers)) == BUFFER_NAMES
     assert tuple(f.name for f in dataclasses.fields(BufferEnergy)) == BUFFER_NAMES
     assert cfg.buffers["index"] is cfg.buffers[BufferName.INDEX]
-    assert cfg.energy.sram_read_pj_per_byte[BufferName.Q] == cfg.energy.sram_read_pj_per_byte.q
+    table = load_hardware("vitcod-released").energy.sram_read_pj_per_byte
+    assert table[BufferName.Q] == table.q
     with pytest.raises(KeyError, match="unknown buffer"):
         cfg.buffers["idx"]
 
@@ -235,8 +242,10 @@ def test_unit_properties():
     assert cfg.dram_bytes_per_second == pytest.approx(76.8e9)
     assert cfg.peak_macs_per_second == pytest.approx(512 * 500e6)
     assert cfg.codec_macs == 8 * 8  # the encoder's lines; the decoder runs on the array
-    # 4.8 mW for 2 ns = 9.6 pJ
-    assert cfg.leakage_pj_per_cycle == pytest.approx(9.6)
+    # logic 4.8 mW + SRAM by CACTI (3 x 4.03137 + 1.56971 + 8.19461 mW) = 26.658 mW;
+    # for 2 ns: 53.32 pJ
+    assert cfg.sram_leakage_mw == pytest.approx(3 * 4.03137 + 1.56971 + 8.19461)
+    assert cfg.leakage_pj_per_cycle == pytest.approx(2 * 26.65843)
 
 
 def test_compressed_heads_when_disabled_is_identity():
@@ -329,7 +338,7 @@ def test_negative_bandwidth(tmp_path):
 
 
 def test_missing_energy_entry(tmp_path):
-    data = _vitcod_dict()
+    data = _table_dict()
     del data["energy"]["sram_write_pj_per_byte"]["index"]
     path = _write(tmp_path, data)
     err = _load_error(path)
@@ -338,7 +347,7 @@ def test_missing_energy_entry(tmp_path):
 
 
 def test_extra_energy_entry(tmp_path):
-    data = _vitcod_dict()
+    data = _table_dict()
     data["energy"]["sram_read_pj_per_byte"]["l2"] = 5.0
     path = _write(tmp_path, data)
     _assert_one_line(
@@ -401,7 +410,7 @@ def test_systolic_fields_only_with_a_systolic_engine(tmp_path):
 
 
 def test_several_problems_are_all_reported(tmp_path):
-    data = _vitcod_dict()
+    data = _table_dict()
     data["engines"]["sparse"]["row_polcy"] = "greedy"
     data["mac_array"]["n_lines"] = 0
     data["dram"]["kind"] = "ddr5"
@@ -474,7 +483,7 @@ def test_overrides_change_values_and_keep_the_rest():
 
 
 def test_overrides_from_a_mapping():
-    cfg = load_hardware("vitcod")
+    cfg = load_hardware("vitcod-released")
     new = apply_overrides(cfg, {"energy.sram_read_pj_per_byte.q": 3.0, "codec.enabled": False})
     assert new.energy.sram_read_pj_per_byte.q == 3.0
     assert not new.codec.enabled
@@ -543,11 +552,11 @@ def test_overrides_are_revalidated():
 
 
 def test_overriding_every_energy_by_a_factor_scales_them():
-    cfg = load_hardware("vitcod")
+    cfg = load_hardware("vitcod-released")  # a table-priced preset
     energy = to_dict(cfg)["energy"]
     overrides = {}
     for key, value in energy.items():
-        if key == "technology_nm":
+        if key in ("technology_nm", "sram_model"):
             continue
         if isinstance(value, dict):
             overrides.update({f"energy.{key}.{b}": 2 * e for b, e in value.items()})
