@@ -142,13 +142,21 @@ def _split_lines(hw: HardwareConfig, dense_pairs: np.ndarray, sparse_nnz: np.nda
 
 def heads_in_parallel(hw: HardwareConfig, block: BlockSpec) -> int:
     """Heads of ``block`` whose attention shares the array at once: the schedule's maximum,
-    fewer when one query row of each of them would not fit the Q and output buffers."""
+    fewer when one query row of each of them would not fit the Q and output buffers, and
+    fewer when their keys and values would not fit the K and V buffers while one head's
+    do (a group whose K and V stay on chip loads them once; a larger group would stream
+    them again for every query tile, which costs more DRAM traffic than pooling the heads'
+    work on the lines saves)."""
     bpe = hw.bytes_per_element
     db = hw.schedule.double_buffering
     q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
     o_cap = effective_capacity(hw.buffers.output.size_bytes, db)
     row_out = (block.n_k_tokens + block.v_dim) * bpe  # a dense row bounds any sparse one
     fit = min(q_cap // (block.qk_dim * bpe), o_cap // row_out)
+    k_head, v_head = block.n_k_tokens * block.qk_dim * bpe, block.n_k_tokens * block.v_dim * bpe
+    kv_fit = min(hw.buffers.k.size_bytes // k_head, hw.buffers.v.size_bytes // v_head)
+    if kv_fit >= 1:
+        fit = min(fit, kv_fit)
     return int(max(1, min(hw.schedule.max_heads_in_parallel, block.n_heads, fit)))
 
 
@@ -440,8 +448,15 @@ def _memory(hw: HardwareConfig, block: BlockSpec, u: _Units, n_blocks: int,
     if codec.enabled:
         hc = codec.compressed_heads(h, block.ae_heads)
         q_c, k_c = n_q * hc * d * bpe, n_k * hc * d * bpe  # one block's compressed Q, K
-        k_passes = np.where(k_c > k_full, n_tiles * u.per_block, 1)  # per block
-        block_load = q_c + k_passes * k_c
+        # Compressed K stays whole when it fits the K buffer; otherwise it streams past the
+        # decoder once per group when the group's decoded K fits (it stays), and once per
+        # query tile when not. Compressed Q goes tile by tile, once per group unless all of
+        # it fits the Q buffer.
+        group_k = g * k_bytes <= k_full
+        k_passes = np.where(k_c <= k_full, np.ones_like(n_tiles),
+                            u.per_block if group_k else n_tiles * u.per_block)  # per block
+        q_passes = 1 if q_c <= hw.buffers.q.size_bytes else u.per_block
+        block_load = q_passes * q_c + k_passes * k_c
         qk_load = np.repeat(block_load / h, h).astype(np.float64)
         decode_macs = np.full(n_heads, (n_q + n_k) * d * hc, dtype=np.int64)
         encode_macs = (n_q + n_k) * d * h * hc

@@ -178,12 +178,19 @@ def test_heads_in_parallel_bounded_by_heads_and_buffers():
     block = get_spec("deit-base").blocks[0]  # 12 heads, d = 64, 197 tokens
     hw = apply_overrides(preset("vitcod"), {"schedule.max_heads_in_parallel": 1})
     assert heads_in_parallel(hw, block) == 1  # heads one at a time
-    assert heads_in_parallel(preset("vitcod"), block) == 12  # the preset: a layer's heads
-    many = apply_overrides(hw, {"schedule.max_heads_in_parallel": 64})
+    # The preset: as many heads as keep their K and V on chip, 53 KiB // (197 x 64 B) = 4
+    # (12 heads' would stream again for every query tile).
+    assert heads_in_parallel(preset("vitcod"), block) == 4
+    many = apply_overrides(hw, {"schedule.max_heads_in_parallel": 64,
+                                "buffers.k.size_kib": 160, "buffers.v.size_kib": 160})
     assert heads_in_parallel(many, block) == 12  # all heads of the block
     # Output buffer of 1200 bytes, half of it per slot: 600 // (197 + 64) = 2 dense rows.
     small = apply_overrides(many, {"buffers.output.size_kib": 1200 / 1024})
     assert heads_in_parallel(small, block) == 2
+    # K and V of even one head exceed their buffers: they stream per tile whatever the
+    # group, so the K/V bound does not apply.
+    tiny_kv = apply_overrides(many, {"buffers.k.size_kib": 8, "buffers.v.size_kib": 8})
+    assert heads_in_parallel(tiny_kv, block) == 12
 
 
 def test_real_mask_heads_in_parallel_balance_the_long_rows(real_trace, real_base):
