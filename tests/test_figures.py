@@ -308,3 +308,19 @@ def test_new_figures_draw(run_frame, kind: str, tmp_path: Path) -> None:
                                               clock_mhz=hw.clock_mhz)
     assert fig.get_figwidth() == pytest.approx(7.16)
     save(fig, tmp_path, kind, formats=("png", "pdf", "svg"))
+
+
+def test_legend_beside_the_axes_leaves_them_room(run_frame, tmp_path: Path) -> None:
+    """A legend beside the axes is one column: four columns there once collapsed the
+    layer/head figure (constrained layout warned "axes sizes collapsed to zero" and drew the
+    axes a few pixels wide)."""
+    import warnings
+
+    frame, hw = run_frame
+    with figures.paper_style("double"):
+        fig = figures.plot_layer_head(frame, clock_mhz=hw.clock_mhz, title="t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(fig, tmp_path, "layer_head")
+    assert fig.legends[0]._ncols == 1
+    assert min(ax.get_position().width for ax in fig.get_axes()[:2]) > 0.4

@@ -136,8 +136,12 @@ def _legend_outside(fig: Figure, axes: Sequence, *, title: str | None = None,
                 labels.append(lab)
     if not handles:
         return
-    width_in = fig.get_figwidth()
-    ncols = max(1, min(len(labels), int(width_in / 1.3)))
+    if "right" in where or "left" in where:
+        # A legend beside the axes is one column: several columns side by side there take
+        # the axes' width, and constrained layout collapses them (it warns and gives up).
+        ncols = 1
+    else:
+        ncols = max(1, min(len(labels), int(fig.get_figwidth() / 1.3)))
     fig.legend(handles, labels, loc=where, ncols=ncols, title=title, frameon=False)
 
 
