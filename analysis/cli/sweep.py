@@ -129,16 +129,17 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         "plot", help="draw figures from a sweep, a run, a table or a trace",
         description="Draw figures into --out as PNG and PDF (see --format). RESULTS is a "
                     "sweep directory or its results table (pareto, heatmap, sparsity, "
-                    "utilization), run directories or stages.csv files (breakdown, "
-                    "utilization), a table with columns model, baseline, speedup, "
-                    "energy_efficiency (speedup), or a trace .npz (mask, with --layer and "
-                    "--head). --kind all draws every figure that applies.")
+                    "utilization, and speedup when the sweep has baselines), run "
+                    "directories or stages.csv files (breakdown, utilization), a table with "
+                    "columns model, baseline, speedup, energy_efficiency (speedup), or a "
+                    "trace .npz (mask, with --layer and --head). --kind all draws every "
+                    "figure that applies.")
     p.add_argument("results", nargs="+", metavar="RESULTS")
     p.add_argument("--kind", required=True, choices=PLOT_KINDS)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--metric", help="metric column (default: latency_ms)")
     p.add_argument("--x", metavar="COLUMN", help="x axis column (heatmap, sparsity, "
-                   "utilization)")
+                   "utilization, a sweep's speedup)")
     p.add_argument("--y", metavar="COLUMN", help="y axis column (heatmap)")
     p.add_argument("--hue", metavar="COLUMN", help="one line per value (sparsity)")
     p.add_argument("--where", metavar="EXPR", help="plot only the table rows where EXPR "
@@ -244,9 +245,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                     table, metric, x=args.x or "workload.sparsity", hue=args.hue)
             elif args.kind == "utilization":
                 builders["utilization"] = lambda: figures.plot_utilization(table, args.x)
+            elif args.kind == "speedup" and view.ratios and not (args.y or args.hue):
+                builders["speedup"] = lambda: figures.plot_sweep_ratios(
+                    table, args.x, columns=view.ratios)
             else:
                 raise VitsimError("--x, --y and --hue apply to --kind heatmap, sparsity and "
-                                  "utilization", source=f"--kind {args.kind}")
+                                  "utilization (--x also to speedup, in a sweep with "
+                                  "baselines)", source=f"--kind {args.kind}")
     elif kind == "run":
         runs = {Path(p).name if Path(p).is_dir() else Path(p).stem: o for p, _, o in inputs}
         if len(runs) > 1:
