@@ -16,7 +16,7 @@ from vitsim.analysis.cli import args as cli_args
 from vitsim.errors import VitsimError
 
 PLOT_KINDS = ("pareto", "heatmap", "sparsity", "utilization", "breakdown", "speedup", "mask",
-              "all")
+              "all", "interactive")
 DEFAULT_SWEEP_ROOT = Path("runs") / "sweeps"
 
 
@@ -133,7 +133,12 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
                     "directories or stages.csv files (breakdown, utilization), a table with "
                     "columns model, baseline, speedup, energy_efficiency (speedup), or a "
                     "trace .npz (mask, with --layer and --head). --kind all draws every "
-                    "figure that applies.")
+                    "figure that applies. --kind interactive writes DIR/interactive.html "
+                    "from a sweep: one self-contained page (plotly, JavaScript embedded) "
+                    "where hovering a point shows its design knobs and metrics and menus "
+                    "choose the axes (--x, --y: the initial ones, default latency_ms and "
+                    "energy_mj; --hue: the colour); it needs the interactive extra "
+                    "(pip install \"vitsim[interactive]\") and is not part of --kind all.")
     p.add_argument("results", nargs="+", metavar="RESULTS")
     p.add_argument("--kind", required=True, choices=PLOT_KINDS)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -226,6 +231,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if args.where:
         inputs = [(p, k, _filtered(k, o, args.where)) for p, k, o in inputs]
     kind, obj = inputs[0][1], inputs[0][2]
+    if args.kind == "interactive":
+        return _plot_interactive(args, kind, obj)
     builders: dict[str, object] = {}
     if kind == "sweep":
         view = obj
@@ -286,20 +293,48 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         builders = {args.kind: builders[args.kind]}
     if not builders:
         raise VitsimError("no figure applies to this input", source=args.results[0])
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise VitsimError("exists and is not a directory", source=str(out))
-    existing = [out / f"{k}.{f}" for k in builders for f in args.format
-                if (out / f"{k}.{f}").exists()]
-    if existing and not args.overwrite:
-        raise VitsimError("exists; choose another --out or pass --overwrite",
-                          source=str(existing[0]))
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_dir(args, [f"{k}.{f}" for k in builders for f in args.format])
     for name, build in builders.items():
         fig = build()  # type: ignore[operator]
         for path in figures.save_figure_as(fig, out, name, formats=args.format,
                                            overwrite=args.overwrite):
             _say(str(path))
+    return 0
+
+
+def _output_dir(args: argparse.Namespace, names: list[str]) -> Path:
+    """--out, created; a VitsimError when it is a file or holds one of ``names`` (unless
+    --overwrite)."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise VitsimError("exists and is not a directory", source=str(out))
+    existing = [out / n for n in names if (out / n).exists()]
+    if existing and not args.overwrite:
+        raise VitsimError("exists; choose another --out or pass --overwrite",
+                          source=str(existing[0]))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _plot_interactive(args: argparse.Namespace, kind: str, view) -> int:
+    from vitsim.analysis.figures.interactive import sweep_view_html
+    from vitsim.atomic import atomic_output
+
+    if kind != "sweep":
+        raise VitsimError(f"applies to a sweep directory or its results table, not to "
+                          f"{args.results[0]} ({kind})", source="--kind interactive")
+    metric = args.metric or view.metric
+    if args.metric and args.metric not in view.table:
+        raise VitsimError(f"no column {metric!r} in the table", source="--metric")
+    hue = args.hue or next(iter(view.ranked_axes(metric) or view.axes), None)
+    title = f"vitsim sweep: {Path(args.results[0]).name}"
+    page = sweep_view_html(view.table, axes=view.axes, metrics=view.metrics,
+                           x=args.x or "latency_ms", y=args.y or "energy_mj", colour=hue,
+                           title=title)
+    out = _output_dir(args, ["interactive.html"])
+    with atomic_output(out / "interactive.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    _say(str(out / "interactive.html"))
     return 0
 
 
