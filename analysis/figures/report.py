@@ -241,7 +241,7 @@ class _Page:
         self.grid(headers, display_cells(frame.head(max_rows)), total=len(frame))
 
     def pairs(self, items: Sequence[tuple[str, Any]], *,
-              header: tuple[str, str] = ("", "value")) -> None:
+              header: tuple[str, str] = ("", "Value")) -> None:
         """A two-column table of names and values; a value is a :class:`Cell` or any
         value, shown as it is (numbers with thousands separators)."""
         rows = [[Cell(name), v if isinstance(v, Cell) else cell("", v)] for name, v in items]
@@ -308,10 +308,10 @@ def run_report(path: str | Path) -> str:
     if inputs:
         page.pairs([(k, ", ".join(map(str, v)) if isinstance(v, list) else v)
                     for k, v in inputs.items() if v not in (None, [], "")],
-                   header=("input", "value"))
+                   header=("Input", "Value"))
 
     page.h(2, "Totals")
-    page.pairs(_metric_cells(RUN_TOTALS, summary), header=("", "value"))
+    page.pairs(_metric_cells(RUN_TOTALS, summary))
 
     page.h(2, "By stage")
     by_stage = pd.DataFrame(summary.get("stages", []))
@@ -454,7 +454,7 @@ def sweep_report(path: str | Path, *, metric: str | None = None,
                  for a in spec.get("axes", [])]
     if axes_rows:
         page.h(3, "Axes")
-        page.grid([("axis", ""), ("sets (dotted path)", ""), ("values", "")], axes_rows)
+        page.grid([("Axis", ""), ("Sets (dotted path)", ""), ("Values", "")], axes_rows)
 
     shown = ["point", *view.axes]
     ok = ok_rows(table)
@@ -578,10 +578,10 @@ def _ratio_summary(ok: pd.DataFrame, ratios: Sequence[str]
                      float(values.max())) if len(values) else (None, None, None)
             row += [cell(col or "speedup_x_attention", v) for v in stats]
         rows.append(row)
-    headers = [("baseline", ""), ("scope", ""),
-               ("speedup, geometric mean", ""), ("speedup, smallest", ""),
-               ("speedup, largest", ""), ("energy efficiency, geometric mean", ""),
-               ("energy efficiency, smallest", ""), ("energy efficiency, largest", "")]
+    headers = [("Baseline", ""), ("Scope", ""),
+               ("Speedup, geometric mean", ""), ("Speedup, smallest", ""),
+               ("Speedup, largest", ""), ("Energy efficiency, geometric mean", ""),
+               ("Energy efficiency, smallest", ""), ("Energy efficiency, largest", "")]
     return headers, rows
 
 
@@ -591,10 +591,10 @@ def _sensitivity_cells(sens: pd.DataFrame, metric: str
     the metric's unit and the relative range as a percentage."""
     what = columns.column_label(metric)
     unit = what[what.rindex(" ("):] if what.endswith(")") and " (" in what else ""
-    headers = [("axis", "axis"), ("values", "levels"), ("best value", "best_value"),
-               ("worst value", "worst_value"), (f"smallest mean{unit}", "min_mean"),
-               (f"largest mean{unit}", "max_mean"), (f"range of means{unit}", "range"),
-               ("range / overall mean", "relative_range")]
+    headers = [("Axis", "axis"), ("Values", "levels"), ("Best value", "best_value"),
+               ("Worst value", "worst_value"), (f"Smallest mean{unit}", "min_mean"),
+               (f"Largest mean{unit}", "max_mean"), (f"Range of means{unit}", "range"),
+               ("Range / overall mean", "relative_range")]
     rows = []
     for r in sens.to_dict("records"):
         axis = str(r["axis"])
