@@ -15,8 +15,8 @@ from pathlib import Path
 from vitsim.analysis.cli import args as cli_args
 from vitsim.errors import VitsimError
 
-PLOT_KINDS = ("pareto", "heatmap", "sparsity", "utilization", "breakdown", "speedup", "mask",
-              "all", "interactive")
+PLOT_KINDS = ("pareto", "heatmap", "sparsity", "utilization", "breakdown", "roofline",
+              "layers_heads", "timeline", "speedup", "mask", "all", "interactive")
 DEFAULT_SWEEP_ROOT = Path("runs") / "sweeps"
 
 
@@ -130,7 +130,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         description="Draw figures into --out as PNG and PDF (see --format). RESULTS is a "
                     "sweep directory or its results table (pareto, heatmap, sparsity, "
                     "utilization, and speedup when the sweep has baselines), run "
-                    "directories or stages.csv files (breakdown, utilization), a table with "
+                    "directories (breakdown, utilization, roofline, layers_heads, timeline) "
+                    "or stages.csv files (breakdown), a table with "
                     "columns model, baseline, speedup, energy_efficiency (speedup), or a "
                     "trace .npz (mask, with --layer and --head). --kind all draws every "
                     "figure that applies. --kind interactive writes DIR/interactive.html "
@@ -140,13 +141,17 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
                     "energy_mj; --hue: the colour); it needs the interactive extra "
                     "(pip install \"vitsim[interactive]\") and is not part of --kind all.")
     p.add_argument("results", nargs="+", metavar="RESULTS")
-    p.add_argument("--kind", required=True, choices=PLOT_KINDS)
+    p.add_argument("--kind", required=True, choices=PLOT_KINDS, metavar="KIND",
+                   help=f"one of {', '.join(PLOT_KINDS)}")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--metric", help="metric column (default: latency_ms)")
     p.add_argument("--x", metavar="COLUMN", help="x axis column (heatmap, sparsity, "
-                   "utilization, a sweep's speedup)")
-    p.add_argument("--y", metavar="COLUMN", help="y axis column (heatmap)")
-    p.add_argument("--hue", metavar="COLUMN", help="one line per value (sparsity)")
+                   "utilization, a sweep's speedup; interactive: the initial one, default "
+                   "latency_ms)")
+    p.add_argument("--y", metavar="COLUMN", help="y axis column (heatmap; interactive: "
+                   "the initial one, default energy_mj)")
+    p.add_argument("--hue", metavar="COLUMN", help="one line per value (sparsity); the "
+                   "colour (interactive)")
     p.add_argument("--where", metavar="EXPR", help="plot only the table rows where EXPR "
                    "holds, e.g. 'scope == \"end_to_end\"' or 'workload.sparsity >= 0.8'")
     p.add_argument("--layer", type=cli_args.nonnegative_int, help="layer (mask)")
@@ -158,7 +163,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_input(path_text: str):
-    """(kind, object): a sweep view, a run (stages, clock, summary), a table or a trace."""
+    """(kind, object): a sweep view, a run (stages, clock, summary, hardware: the last three
+    None for a bare stage table), a table or a trace."""
     from vitsim.analysis.figures.report import SweepView, kind_of
     from vitsim.analysis.sweeps.runner import read_frame
 
@@ -186,7 +192,7 @@ def _load_input(path_text: str):
         except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
             raise VitsimError(f"cannot read this run's stage table ({type(err).__name__})",
                               source=str(stages_path)) from None
-        return "run", (stages, hw.clock_mhz, summary)
+        return "run", (stages, hw.clock_mhz, summary, hw)
     if not path.is_file():
         raise VitsimError("no such file or directory", source=str(path))
     if path.suffix == ".npz":
@@ -195,7 +201,7 @@ def _load_input(path_text: str):
         return "trace", WorkloadTrace.load(path)
     table = read_frame(path)
     if {"stage", "total_cycles"} <= set(table.columns):
-        return "run", (table, None, None)
+        return "run", (table, None, None, None)
     from vitsim.analysis.figures.charts import SPEEDUP_COLUMNS
 
     if set(SPEEDUP_COLUMNS) <= set(table.columns):
@@ -214,8 +220,8 @@ def _filtered(kind: str, obj, where: str):
     if kind == "speedup":
         return filter_rows(obj, where)
     if kind == "run":
-        stages, clock, _ = obj
-        return filter_rows(stages, where), clock, None
+        stages, clock, _, hw = obj
+        return filter_rows(stages, where), clock, None, hw
     raise VitsimError("applies to tables, not to a trace", source="--where")
 
 
@@ -266,8 +272,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 {k: v[0] for k, v in runs.items()},
                 clock_mhz={k: v[1] for k, v in runs.items() if v[1]} or None)
         else:
-            stages, clock, _ = obj
+            stages, clock, _, hw = obj
             builders["breakdown"] = lambda: figures.plot_breakdown(stages, clock_mhz=clock)
+            if hw is not None:  # a run directory: the figures that need its hardware
+                from vitsim.analysis.figures.report import run_figures
+
+                builders.update({k: b for k, (b, _) in run_figures(stages, hw).items()})
         summaries = [(k, v[2]) for k, v in runs.items() if v[2]]
         if summaries:
             import pandas as pd

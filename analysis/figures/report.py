@@ -333,8 +333,8 @@ def run_report(path: str | Path) -> str:
     if not util.empty and len(util.columns):
         page.figure(figures.plot_utilization(util),
                     "MAC utilization of the whole design and of each attention engine.")
-    for fig, caption in _run_figures(stages, hw):
-        page.figure(fig, caption)
+    for build, caption in run_figures(stages, hw).values():
+        page.figure(build(), caption)
     mask = _mask_figure(run)
     if mask is not None:
         page.figure(*mask)
@@ -349,35 +349,40 @@ def run_report(path: str | Path) -> str:
     return page.render()
 
 
-def _run_figures(stages: pd.DataFrame, hw: Any) -> list[tuple[Figure, str]]:
-    """The roofline, the per-layer/per-head breakdown and block 0's timeline, each when the
-    stage table has what it needs (stages with MACs; heads; a block 0)."""
-    with figures.paper_style("double"):  # drawn for a page's width: 7.16 in, 7-9 pt text
-        return _run_figures_drawn(stages, hw)
-
-
-def _run_figures_drawn(stages: pd.DataFrame, hw: Any) -> list[tuple[Figure, str]]:
-    out: list[tuple[Figure, str]] = []
+def run_figures(stages: pd.DataFrame, hw: Any) -> dict[str, tuple[Callable[[], Figure], str]]:
+    """The roofline, the per-layer/per-head breakdown and block 0's timeline of one run, by
+    kind (``roofline``, ``layers_heads``, ``timeline``), each when the stage table has what
+    it needs (stages with MACs; heads; a block 0): ``(build, caption)``, drawn at
+    double-column width (7.16 in, 7-9 pt text) when built. ``hw`` is the run's
+    :class:`~vitsim.hw_configs.schema.HardwareConfig` (its MACs, DRAM bandwidth, clock)."""
+    out: dict[str, tuple[Callable[[], Figure], str]] = {}
     have = set(stages.columns)
+
+    def double(build: Callable[[], Figure]) -> Callable[[], Figure]:
+        def drawn() -> Figure:
+            with figures.paper_style("double"):
+                return build()
+        return drawn
+
     if {"macs", "dram_read_bytes", "dram_write_bytes", "total_cycles"} <= have \
             and ((stages["macs"] > 0) & (stages["total_cycles"] > 0)).any():
-        out.append((figures.plot_roofline(stages, peak_macs_per_cycle=hw.total_macs,
-                                          dram_bytes_per_cycle=hw.dram_bytes_per_cycle,
-                                          clock_mhz=hw.clock_mhz),
-                    f"Roofline: each stage's arithmetic intensity (MACs per DRAM byte) and "
-                    f"achieved throughput under the {hw.total_macs:,}-MAC compute roof and "
-                    f"the {hw.dram.bandwidth_gb_per_s:g} GB/s bandwidth roof."))
-    if {"layer", "head"} <= have and (stages["head"] >= 0).any():
-        out.append((figures.plot_layer_head(stages, clock_mhz=hw.clock_mhz),
-                    "Latency per layer by stage group, and each head's attention latency "
-                    "(decoder, Q K^T, softmax, S V)."))
-    if {"layer", "compute_cycles", "fill_cycles", "stall_cycles"} <= have \
-            and (stages["layer"] == 0).any():
-        out.append((figures.plot_block_timeline(stages, layer=0, total_macs=hw.total_macs,
-                                                clock_mhz=hw.clock_mhz),
-                    "Block 0's stages in execution order (compute, fill/drain, exposed "
-                    "memory stall) over the MAC utilization of the denser and sparser "
-                    "engines."))
+        out["roofline"] = (double(lambda: figures.plot_roofline(
+            stages, peak_macs_per_cycle=hw.total_macs,
+            dram_bytes_per_cycle=hw.dram_bytes_per_cycle, clock_mhz=hw.clock_mhz)),
+            f"Roofline: each stage's arithmetic intensity (MACs per DRAM byte) and achieved "
+            f"throughput under the {hw.total_macs:,}-MAC compute roof and the "
+            f"{hw.dram.bandwidth_gb_per_s:g} GB/s bandwidth roof.")
+    if {"layer", "head", "stage", "total_cycles"} <= have and (stages["head"] >= 0).any():
+        out["layers_heads"] = (double(lambda: figures.plot_layer_head(
+            stages, clock_mhz=hw.clock_mhz)),
+            "Latency per layer by stage group, and each head's attention latency (decoder, "
+            "Q K^T, softmax, S V).")
+    if {"layer", "stage", "compute_cycles", "fill_cycles", "stall_cycles",
+            "total_cycles"} <= have and (stages["layer"] == 0).any():
+        out["timeline"] = (double(lambda: figures.plot_block_timeline(
+            stages, layer=0, total_macs=hw.total_macs, clock_mhz=hw.clock_mhz)),
+            "Block 0's stages in execution order (compute, fill/drain, exposed memory "
+            "stall) over the MAC utilization of the denser and sparser engines.")
     return out
 
 
