@@ -199,6 +199,44 @@ def test_pareto_scatter(sweep_table, tmp_path: Path) -> None:
     save(fig, tmp_path, "pareto", ("png", "svg"))
 
 
+def ratio_table() -> pd.DataFrame:
+    """A sweep-shaped table with ratios over two baselines in two scopes."""
+    rows = []
+    for i, (lines, sp) in enumerate((n, s) for n in (16, 32, 64) for s in (0.8, 0.9)):
+        row = {"point": i, "hardware.mac_array.n_lines": lines, "workload.sparsity": sp,
+               "status": "ok", "latency_ms": 100.0 / lines}
+        for base, f in (("xeon-gold-6230", 50.0), ("sanger", 1.5)):
+            for scope, g in (("attention", 1.0), ("end_to_end", 0.3)):
+                row[f"speedup_{base}_{scope}"] = f * g * lines / 32
+                row[f"energy_efficiency_{base}_{scope}"] = 3 * f * g
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("x", ["hardware.mac_array.n_lines", None])
+def test_sweep_speedup_and_energy_efficiency(x, tmp_path: Path) -> None:
+    table = ratio_table()
+    fig = figures.plot_sweep_ratios(table, x)
+    top, bottom = fig.get_axes()
+    assert top.get_ylabel().startswith("speedup") and bottom.get_ylabel().startswith("energy")
+    if x is not None:  # one line per baseline and scope, end to end dashed
+        lines = [ln for ln in top.get_lines() if ln.get_label() and
+                 not ln.get_label().startswith("_")]
+        assert {ln.get_label() for ln in lines} == {
+            "xeon-gold-6230, attention", "xeon-gold-6230, end to end", "sanger, attention",
+            "sanger, end to end"}
+        dashed = {ln.get_label() for ln in lines if ln.get_linestyle() == "--"}
+        assert dashed == {"xeon-gold-6230, end to end", "sanger, end to end"}
+        sanger = next(ln for ln in lines if ln.get_label() == "sanger, attention")
+        assert list(sanger.get_ydata()) == pytest.approx([0.75, 1.5, 3.0])
+        assert [t.get_text() for t in top.get_xticklabels()] == ["16", "32", "64"]
+    else:
+        assert len(top.patches) == 4
+    save(fig, tmp_path, f"ratios_{x is None}", formats=("png", "pdf"))
+    with pytest.raises(VitsimError, match="needs speedup_<baseline>_<scope>"):
+        figures.plot_sweep_ratios(table[["point", "status", "latency_ms"]])
+
+
 def test_mask_before_and_after_polarization(trace, tmp_path: Path) -> None:
     from vitsim.analysis.figures.masks import plot_mask
 
@@ -308,3 +346,25 @@ def test_new_figures_draw(run_frame, kind: str, tmp_path: Path) -> None:
                                               clock_mhz=hw.clock_mhz)
     assert fig.get_figwidth() == pytest.approx(7.16)
     save(fig, tmp_path, kind, formats=("png", "pdf", "svg"))
+
+
+@pytest.mark.parametrize("style", ["double", None])
+def test_legends_leave_the_axes_room(run_frame, style, tmp_path: Path) -> None:
+    """The layer/head legend once sat beside the axes in four columns, which collapsed them
+    (constrained layout warned "axes sizes collapsed to zero" and drew the axes a few pixels
+    wide); a legend beside the axes is one column."""
+    import contextlib
+    import warnings
+
+    frame, hw = run_frame
+    with figures.paper_style(style) if style else contextlib.nullcontext():
+        fig = figures.plot_layer_head(frame, clock_mhz=hw.clock_mhz, title="t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(fig, tmp_path, "layer_head")
+    assert min(ax.get_position().width for ax in fig.get_axes()[:2]) > 0.6
+    fig, axes = figures._figure(1)
+    for j in range(6):
+        axes[0].plot([0, 1], [j, j], label=f"a long legend entry number {j}")
+    figures._legend_outside(fig, axes, where="outside right upper")
+    assert fig.legends[0]._ncols == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -48,6 +49,18 @@ def images(page: str) -> list[str]:
     return re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{200,}"', page)
 
 
+def rows_of(page: str, section: str, name: int = 0, value: int = 1) -> dict[str, str]:
+    """The first table after heading ``section`` as {cell ``name``: cell ``value``} of each
+    row (for a table of names and values, name -> value)."""
+    table = page.split(f">{section}</h", 1)[1].split("</table>", 1)[0]
+    out = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table):
+        cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        if len(cells) > max(name, value):
+            out[cells[name]] = cells[value]
+    return out
+
+
 def assert_self_contained(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     outside = re.findall(r'(?:src|href)\s*=\s*"(?!data:)[^"]*"', page)
@@ -67,14 +80,25 @@ def test_run_report(dirs) -> None:
     page = build_report(dirs["run"])
     assert_self_contained(page)
     assert "<h1>vitsim run: deit-tiny on vitcod</h1>" in page
-    for section in ("Totals", "By stage", "Energy by component (mJ)", "Configuration",
+    for section in ("Totals", "By stage", "Energy by component", "Configuration",
                     "Hardware (resolved)", "Provenance"):
         assert f">{section}</h" in page, section
     assert "bandwidth_gb_per_s: 76.8" in page  # the resolved hardware description
-    assert "latency (ms)" in page
-    # breakdown, utilization, and the mask of the trace the run read
-    assert len(images(page)) == 3
-    assert "before and after polarization" in page
+    # breakdown, utilization, roofline, layer/head, block 0's timeline, and the mask of the
+    # trace the run read
+    assert len(images(page)) == 6
+    for caption in ("Roofline: each stage", "attention latency (decoder, Q K^T",
+                    "stages in execution order", "before and after polarization"):
+        assert caption in page, caption
+    # totals with their units and thousands separators; utilizations as percentages
+    totals = rows_of(page, "Totals")
+    assert re.fullmatch(r"\d\.\d{1,3} ms", totals["Latency"]), totals["Latency"]
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+", totals["Total cycles"]), totals["Total cycles"]
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+ bytes", totals["DRAM traffic"])
+    assert re.fullmatch(r"\d{2}(\.\d)?%", totals["MAC utilization"]), totals["MAC utilization"]
+    tables = "".join(re.findall(r"<table>.*?</table>", page.split("<h2>Configuration")[0]))
+    assert not re.search(r"\de[+-]\d", tables)  # no exponent in the tables
+    assert '<th class="num" title="latency_ms">Latency (ms)</th>' in page
 
 
 def test_sweep_report(dirs) -> None:
@@ -90,8 +114,27 @@ def test_sweep_report(dirs) -> None:
     assert "xeon-gold-6230, sanger" in page  # the baselines
     assert "mac_array.n_lines: must be a positive integer, got 0" in page
     assert "2 of 4 successful points satisfy the condition." in page
-    # pareto, heat map (two axes with two values each) and utilization; no sparsity axis
-    assert len(images(page)) == 3
+    # pareto, heat map (two axes with two values each), utilization and the speedups over
+    # the baselines; no sparsity axis
+    assert len(images(page)) == 4
+    assert "Speedup and energy efficiency over each baseline" in page
+    # readable column labels (the dotted name as the header's tooltip), numbers right-aligned
+    assert '<th class="num" title="hardware.dram.bandwidth_gb_per_s">DRAM bandwidth (GB/s)' \
+        in page
+    assert ">hardware.dram.bandwidth_gb_per_s</th>" not in page
+    assert '<td class="num">25.6</td>' in page
+    # the baselines' ratios: in the best points (the largest is best) and their own table
+    assert ">Speedup over sanger, attention</td>" in page
+    assert ">Speedup and energy efficiency</h2>" in page
+    ratio = rows_of(page, "Speedup and energy efficiency", name=1, value=2)
+    assert set(ratio) == {"attention", "end to end"}
+    assert all(re.fullmatch(r"[\d.,]+×", v) for v in ratio.values()), ratio
+    # utilizations as percentages
+    best = rows_of(page, "Best points", value=2)
+    assert re.fullmatch(r"\d{2}(\.\d)?%", best["MAC utilization"]), best
+    # wide tables scroll inside their own box; text is left-aligned, numbers right-aligned
+    assert ".table-wrap { max-width: 100%; overflow-x: auto;" in page
+    assert "text-align: left" in page and "td.num { text-align: right" in page
 
 
 def test_write_report_never_overwrites(dirs, tmp_path: Path) -> None:
@@ -102,7 +145,7 @@ def test_write_report_never_overwrites(dirs, tmp_path: Path) -> None:
         write_report(dirs["sweep"], out)
     assert out.read_text(encoding="utf-8") == first
     write_report(dirs["sweep"], out, overwrite=True, metric="energy_mj")
-    assert "the mean of energy_mj" in out.read_text(encoding="utf-8")
+    assert "the mean of energy (energy_mj)" in out.read_text(encoding="utf-8")
 
 
 def test_report_cli(dirs, tmp_path: Path, capsys) -> None:
@@ -125,3 +168,15 @@ def test_report_cli(dirs, tmp_path: Path, capsys) -> None:
     rc, _, err = run(capsys, "report", dirs["sweep"], "--out", tmp_path / "w.html",
                      "--where", "latency_ms <")
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_plot_all_draws_the_baselines_ratios(dirs, tmp_path: Path, capsys) -> None:
+    """A sweep with baselines: ``plot --kind all`` draws its speedup and energy efficiency."""
+    rc, stdout, err = run(capsys, "plot", dirs["sweep"], "--kind", "all", "--out",
+                          tmp_path / "f", "--format", "png")
+    assert rc == 0, err
+    assert sorted(Path(p).name for p in stdout.split()) == [
+        "heatmap.png", "pareto.png", "speedup.png", "utilization.png"]
+    rc, stdout, err = run(capsys, "plot", dirs["sweep"], "--kind", "speedup", "--out",
+                          tmp_path / "g", "--format", "png", "--x", "hardware.mac_array.n_lines")
+    assert rc == 0 and stdout.split() == [str(tmp_path / "g" / "speedup.png")], err

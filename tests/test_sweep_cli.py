@@ -167,7 +167,14 @@ def test_plot_speedup_table_runs_and_mask(tmp_path: Path, capsys) -> None:
     rc, stdout, err = run(capsys, "plot", runs[0], "--kind", "all", "--out", tmp_path / "g",
                           "--format", "png")
     assert rc == 0, err
-    assert sorted(Path(p).name for p in stdout.split()) == ["breakdown.png", "utilization.png"]
+    assert sorted(Path(p).name for p in stdout.split()) == [
+        "breakdown.png", "layers_heads.png", "roofline.png", "timeline.png", "utilization.png"]
+    rc, stdout, err = run(capsys, "plot", runs[0] / "stages.csv", "--kind", "all", "--out",
+                          tmp_path / "s", "--format", "png")
+    assert rc == 0 and stdout.split() == [str(tmp_path / "s" / "breakdown.png")], err
+    rc, _, err = run(capsys, "plot", runs[0] / "stages.csv", "--kind", "roofline", "--out",
+                     tmp_path / "s")
+    assert rc == 2 and "--kind roofline: does not apply to" in one_line(err)
     rc, stdout, err = run(capsys, "plot", trace, "--kind", "mask", "--layer", "1", "--head",
                           "2", "--out", tmp_path / "g", "--format", "png")
     assert rc == 0 and stdout.split() == [str(tmp_path / "g" / "mask.png")], err

@@ -66,6 +66,7 @@ OPTIONAL_EXTRAS: dict[str, tuple[str, str]] = {
     "distributed": ("dask.distributed", "sweep"),
     "pyarrow": ("pyarrow", "sweep"),
     "bokeh": ("bokeh", "sweep"),
+    "plotly": ("plotly", "interactive"),
 }
 
 

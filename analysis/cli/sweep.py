@@ -15,8 +15,8 @@ from pathlib import Path
 from vitsim.analysis.cli import args as cli_args
 from vitsim.errors import VitsimError
 
-PLOT_KINDS = ("pareto", "heatmap", "sparsity", "utilization", "breakdown", "speedup", "mask",
-              "all")
+PLOT_KINDS = ("pareto", "heatmap", "sparsity", "utilization", "breakdown", "roofline",
+              "layers_heads", "timeline", "speedup", "mask", "all", "interactive")
 DEFAULT_SWEEP_ROOT = Path("runs") / "sweeps"
 
 
@@ -129,18 +129,29 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         "plot", help="draw figures from a sweep, a run, a table or a trace",
         description="Draw figures into --out as PNG and PDF (see --format). RESULTS is a "
                     "sweep directory or its results table (pareto, heatmap, sparsity, "
-                    "utilization), run directories or stages.csv files (breakdown, "
-                    "utilization), a table with columns model, baseline, speedup, "
-                    "energy_efficiency (speedup), or a trace .npz (mask, with --layer and "
-                    "--head). --kind all draws every figure that applies.")
+                    "utilization, and speedup when the sweep has baselines), run "
+                    "directories (breakdown, utilization, roofline, layers_heads, timeline) "
+                    "or stages.csv files (breakdown), a table with "
+                    "columns model, baseline, speedup, energy_efficiency (speedup), or a "
+                    "trace .npz (mask, with --layer and --head). --kind all draws every "
+                    "figure that applies. --kind interactive writes DIR/interactive.html "
+                    "from a sweep: one self-contained page (plotly, JavaScript embedded) "
+                    "where hovering a point shows its design knobs and metrics and menus "
+                    "choose the axes (--x, --y: the initial ones, default latency_ms and "
+                    "energy_mj; --hue: the colour); it needs the interactive extra "
+                    "(pip install \"vitsim[interactive]\") and is not part of --kind all.")
     p.add_argument("results", nargs="+", metavar="RESULTS")
-    p.add_argument("--kind", required=True, choices=PLOT_KINDS)
+    p.add_argument("--kind", required=True, choices=PLOT_KINDS, metavar="KIND",
+                   help=f"one of {', '.join(PLOT_KINDS)}")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--metric", help="metric column (default: latency_ms)")
     p.add_argument("--x", metavar="COLUMN", help="x axis column (heatmap, sparsity, "
-                   "utilization)")
-    p.add_argument("--y", metavar="COLUMN", help="y axis column (heatmap)")
-    p.add_argument("--hue", metavar="COLUMN", help="one line per value (sparsity)")
+                   "utilization, a sweep's speedup; interactive: the initial one, default "
+                   "latency_ms)")
+    p.add_argument("--y", metavar="COLUMN", help="y axis column (heatmap; interactive: "
+                   "the initial one, default energy_mj)")
+    p.add_argument("--hue", metavar="COLUMN", help="one line per value (sparsity); the "
+                   "colour (interactive)")
     p.add_argument("--where", metavar="EXPR", help="plot only the table rows where EXPR "
                    "holds, e.g. 'scope == \"end_to_end\"' or 'workload.sparsity >= 0.8'")
     p.add_argument("--layer", type=cli_args.nonnegative_int, help="layer (mask)")
@@ -152,7 +163,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_input(path_text: str):
-    """(kind, object): a sweep view, a run (stages, clock, summary), a table or a trace."""
+    """(kind, object): a sweep view, a run (stages, clock, summary, hardware: the last three
+    None for a bare stage table), a table or a trace."""
     from vitsim.analysis.figures.report import SweepView, kind_of
     from vitsim.analysis.sweeps.runner import read_frame
 
@@ -180,7 +192,7 @@ def _load_input(path_text: str):
         except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
             raise VitsimError(f"cannot read this run's stage table ({type(err).__name__})",
                               source=str(stages_path)) from None
-        return "run", (stages, hw.clock_mhz, summary)
+        return "run", (stages, hw.clock_mhz, summary, hw)
     if not path.is_file():
         raise VitsimError("no such file or directory", source=str(path))
     if path.suffix == ".npz":
@@ -189,7 +201,7 @@ def _load_input(path_text: str):
         return "trace", WorkloadTrace.load(path)
     table = read_frame(path)
     if {"stage", "total_cycles"} <= set(table.columns):
-        return "run", (table, None, None)
+        return "run", (table, None, None, None)
     from vitsim.analysis.figures.charts import SPEEDUP_COLUMNS
 
     if set(SPEEDUP_COLUMNS) <= set(table.columns):
@@ -208,8 +220,8 @@ def _filtered(kind: str, obj, where: str):
     if kind == "speedup":
         return filter_rows(obj, where)
     if kind == "run":
-        stages, clock, _ = obj
-        return filter_rows(stages, where), clock, None
+        stages, clock, _, hw = obj
+        return filter_rows(stages, where), clock, None, hw
     raise VitsimError("applies to tables, not to a trace", source="--where")
 
 
@@ -225,6 +237,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if args.where:
         inputs = [(p, k, _filtered(k, o, args.where)) for p, k, o in inputs]
     kind, obj = inputs[0][1], inputs[0][2]
+    if args.kind == "interactive":
+        return _plot_interactive(args, kind, obj)
     builders: dict[str, object] = {}
     if kind == "sweep":
         view = obj
@@ -244,9 +258,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                     table, metric, x=args.x or "workload.sparsity", hue=args.hue)
             elif args.kind == "utilization":
                 builders["utilization"] = lambda: figures.plot_utilization(table, args.x)
+            elif args.kind == "speedup" and view.ratios and not (args.y or args.hue):
+                builders["speedup"] = lambda: figures.plot_sweep_ratios(
+                    table, args.x, columns=view.ratios)
             else:
                 raise VitsimError("--x, --y and --hue apply to --kind heatmap, sparsity and "
-                                  "utilization", source=f"--kind {args.kind}")
+                                  "utilization (--x also to speedup, in a sweep with "
+                                  "baselines)", source=f"--kind {args.kind}")
     elif kind == "run":
         runs = {Path(p).name if Path(p).is_dir() else Path(p).stem: o for p, _, o in inputs}
         if len(runs) > 1:
@@ -254,8 +272,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 {k: v[0] for k, v in runs.items()},
                 clock_mhz={k: v[1] for k, v in runs.items() if v[1]} or None)
         else:
-            stages, clock, _ = obj
+            stages, clock, _, hw = obj
             builders["breakdown"] = lambda: figures.plot_breakdown(stages, clock_mhz=clock)
+            if hw is not None:  # a run directory: the figures that need its hardware
+                from vitsim.analysis.figures.report import run_figures
+
+                builders.update({k: b for k, (b, _) in run_figures(stages, hw).items()})
         summaries = [(k, v[2]) for k, v in runs.items() if v[2]]
         if summaries:
             import pandas as pd
@@ -281,20 +303,48 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         builders = {args.kind: builders[args.kind]}
     if not builders:
         raise VitsimError("no figure applies to this input", source=args.results[0])
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise VitsimError("exists and is not a directory", source=str(out))
-    existing = [out / f"{k}.{f}" for k in builders for f in args.format
-                if (out / f"{k}.{f}").exists()]
-    if existing and not args.overwrite:
-        raise VitsimError("exists; choose another --out or pass --overwrite",
-                          source=str(existing[0]))
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_dir(args, [f"{k}.{f}" for k in builders for f in args.format])
     for name, build in builders.items():
         fig = build()  # type: ignore[operator]
         for path in figures.save_figure_as(fig, out, name, formats=args.format,
                                            overwrite=args.overwrite):
             _say(str(path))
+    return 0
+
+
+def _output_dir(args: argparse.Namespace, names: list[str]) -> Path:
+    """--out, created; a VitsimError when it is a file or holds one of ``names`` (unless
+    --overwrite)."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise VitsimError("exists and is not a directory", source=str(out))
+    existing = [out / n for n in names if (out / n).exists()]
+    if existing and not args.overwrite:
+        raise VitsimError("exists; choose another --out or pass --overwrite",
+                          source=str(existing[0]))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _plot_interactive(args: argparse.Namespace, kind: str, view) -> int:
+    from vitsim.analysis.figures.interactive import sweep_view_html
+    from vitsim.atomic import atomic_output
+
+    if kind != "sweep":
+        raise VitsimError(f"applies to a sweep directory or its results table, not to "
+                          f"{args.results[0]} ({kind})", source="--kind interactive")
+    metric = args.metric or view.metric
+    if args.metric and args.metric not in view.table:
+        raise VitsimError(f"no column {metric!r} in the table", source="--metric")
+    hue = args.hue or next(iter(view.ranked_axes(metric) or view.axes), None)
+    title = f"vitsim sweep: {Path(args.results[0]).name}"
+    page = sweep_view_html(view.table, axes=view.axes, metrics=view.metrics,
+                           x=args.x or "latency_ms", y=args.y or "energy_mj", colour=hue,
+                           title=title)
+    out = _output_dir(args, ["interactive.html"])
+    with atomic_output(out / "interactive.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    _say(str(out / "interactive.html"))
     return 0
 
 

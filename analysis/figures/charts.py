@@ -136,8 +136,14 @@ def _legend_outside(fig: Figure, axes: Sequence, *, title: str | None = None,
                 labels.append(lab)
     if not handles:
         return
-    width_in = fig.get_figwidth()
-    ncols = max(1, min(len(labels), int(width_in / 1.3)))
+    if "right" in where or "left" in where:
+        # A legend beside the axes is one column: several columns side by side there take
+        # the axes' width, and constrained layout collapses them (it warns and gives up).
+        ncols = 1
+    else:
+        # about 0.07 in a character at legend size, plus the handle and the gap
+        entry_in = max(1.3, 0.07 * max(len(lab) for lab in labels) + 0.6)
+        ncols = max(1, min(len(labels), int(fig.get_figwidth() / entry_in)))
     fig.legend(handles, labels, loc=where, ncols=ncols, title=title, frameon=False)
 
 
@@ -503,7 +509,8 @@ def plot_layer_head(stages: pd.DataFrame, *, clock_mhz: float | None = None,
     axes[1].set_title("attention per head (decode, QK, softmax, SV)")
     if title:
         fig.suptitle(title)
-    _legend_outside(fig, [axes[0]], where="outside right upper")
+    # below the figure: beside the axes, the stage groups' names take half a column's width
+    _legend_outside(fig, [axes[0]])
     return fig
 
 
@@ -603,6 +610,92 @@ def plot_utilization(table: pd.DataFrame, x: str | None = None) -> Figure:
 
 
 # ----------------------------------------------------------------------------- sweeps
+
+RATIO_KINDS = {"speedup": "speedup", "energy_efficiency": "energy efficiency"}
+MAX_TICKED_LEVELS = 12  # a numeric axis with at most this many values gets a tick at each
+
+
+def _ratio_columns(table: pd.DataFrame, columns: Sequence[str] | None
+                   ) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(baseline, scope): {kind: column}}`` of a sweep's ratio columns."""
+    from vitsim.analysis.figures.columns import ratio_parts
+
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for c in (columns if columns is not None else map(str, table.columns)):
+        parts = ratio_parts(c)
+        if parts is not None and c in table:
+            kind, baseline, scope = parts
+            out.setdefault((baseline, scope), {})[kind] = c
+    return out
+
+
+def plot_sweep_ratios(table: pd.DataFrame, x: str | None = None, *,
+                      columns: Sequence[str] | None = None) -> Figure:
+    """A sweep's speedup and energy efficiency over each of its baselines (the
+    ``speedup_<baseline>_<scope>`` and ``energy_efficiency_<baseline>_<scope>`` columns, or
+    ``columns``) against column ``x``: one line per baseline (colour) and scope (attention
+    solid, end to end dashed), each point the geometric mean over the other axes, on log
+    axes with the break-even line at 1. Without ``x``, one bar per baseline and scope (the
+    geometric mean over all points)."""
+    from vitsim.analysis.figures.columns import SCOPE_LABELS
+
+    rows = ok_rows(table)
+    groups = _ratio_columns(rows, columns)
+    if not groups:
+        raise VitsimError("the speedup figure needs speedup_<baseline>_<scope> or "
+                          "energy_efficiency_<baseline>_<scope> columns (a sweep with "
+                          "baselines)")
+    if rows.empty:
+        raise VitsimError("no successful points to plot")
+    if x is not None:
+        _require(rows, (x,), "the speedup figure")
+    kinds = [k for k in RATIO_KINDS if any(k in g for g in groups.values())]
+    baselines = list(dict.fromkeys(b for b, _ in groups))
+    scopes = list(dict.fromkeys(s for _, s in groups))
+    fig, axes = _figure(1, nrows=len(kinds), width=6.4 if x else max(4.5, 0.6 * len(groups)
+                                                                      + 2.5), height=2.8)
+    for ax, kind in zip(axes, kinds, strict=True):
+        if x is None:
+            bars = []
+            for (baseline, scope), cols in groups.items():
+                v = rows[cols[kind]].astype(np.float64) if kind in cols else None
+                v = v[v > 0] if v is not None else None
+                bars.append((f"{baseline}\n{SCOPE_LABELS.get(scope, scope)}",
+                             float(np.exp(np.log(v).mean())) if v is not None and len(v)
+                             else np.nan, OKABE_ITO[baselines.index(baseline)
+                                                    % len(OKABE_ITO)],
+                             HATCHES[scopes.index(scope) % len(HATCHES)]))
+            pos = np.arange(len(bars))
+            drawn = ax.bar(pos, [b[1] for b in bars], 0.7, color=[b[2] for b in bars],
+                           hatch=[b[3] for b in bars], edgecolor="white", linewidth=0.5)
+            ax.bar_label(drawn, labels=[_times(b[1]) for b in bars], fontsize=7, padding=1)
+            ax.set_xticks(pos, [b[0] for b in bars], fontsize=7)
+        else:
+            for (baseline, scope), cols in groups.items():
+                if kind not in cols:
+                    continue
+                v = rows[cols[kind]].astype(np.float64)
+                sub = rows.assign(_log=np.log(v.where(v > 0)))
+                curve = np.exp(sub.groupby(x, sort=True)["_log"].mean())
+                j = baselines.index(baseline)
+                ax.plot(curve.index.to_numpy(), curve.to_numpy(),
+                        color=OKABE_ITO[j % len(OKABE_ITO)], marker=MARKERS[j % len(MARKERS)],
+                        linestyle="-" if scope == "attention" else "--",
+                        label=f"{baseline}, {SCOPE_LABELS.get(scope, scope)}")
+            ax.set_xlabel(label(x))
+            levels = _levels(rows[x])
+            if pd.api.types.is_numeric_dtype(rows[x]) and len(levels) <= MAX_TICKED_LEVELS:
+                ax.set_xticks(levels, [_fmt(v) for v in levels])
+            elif not pd.api.types.is_numeric_dtype(rows[x]):
+                ax.tick_params(axis="x", labelrotation=30)
+        ax.axhline(1.0, color="black", linewidth=0.6)
+        ax.set_ylabel(f"{RATIO_KINDS[kind]} (×, log scale)")
+        ax.autoscale_view()
+        _set_scale(ax.yaxis, "log")
+        ax.grid(True, axis="y", alpha=0.3, linewidth=0.5)
+    _legend_outside(fig, axes)
+    return fig
+
 
 
 def plot_sparsity_curves(table: pd.DataFrame, metric: str = "latency_ms", *,
