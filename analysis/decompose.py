@@ -18,8 +18,8 @@ Steps (:data:`RELEASED_STEPS`, then :data:`VITSIM_STEPS`):
    after another), softmax free and DRAM unbounded: vitsim's own cycle formulas (its line
    split rounding, the dense engine's pairs spread over its lines, fill);
 6. + softmax units;
-7. + DRAM at the preset's bandwidth, stalls per query tile (the codec's traffic once per
-   block);
+7. + DRAM at the preset's bandwidth, stalls per query tile (compressed Q/K once per head
+   group);
 8. + the sparser engine's K-stationary schedule (columns longest first, long S V rows split
    across lines and reduced);
 9. + the heads of a layer in parallel: the default.
@@ -62,8 +62,8 @@ VITSIM_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("vitsim's engines as the released formulas (whole rows balanced, heads serial; "
      "softmax free, DRAM unbounded)", (*_AS_RELEASED, _FREE_SOFTMAX, _FREE_DRAM)),
     ("+ softmax units", (*_AS_RELEASED, _FREE_DRAM)),
-    ("+ DRAM at the preset's bandwidth (stalls per query tile; codec traffic once a block)",
-     tuple(_AS_RELEASED)),
+    ("+ DRAM at the preset's bandwidth (stalls per query tile; compressed Q/K once a head "
+     "group)", tuple(_AS_RELEASED)),
     ("+ K-stationary sparser engine (columns longest first, S V rows split and reduced)",
      ("schedule.max_heads_in_parallel=1",)),
     ("+ the heads of a layer in parallel (the default)", ()),

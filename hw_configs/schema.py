@@ -366,13 +366,14 @@ def doc_field(doc: str) -> dict[str, Any]:
 def _section_types(cls: type) -> dict[str, type]:
     """Field name -> dataclass type, for the fields of ``cls`` that are nested sections."""
     hints = typing.get_type_hints(cls)
-    out = {}
+    out: dict[str, type] = {}
     for f in fields(cls):
         hint = hints[f.name]
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(args) == 1 and type(None) in typing.get_args(hint):
             hint = args[0]  # an optional section: X | None
-        if dataclasses.is_dataclass(hint) and _CHECK not in f.metadata:
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint) \
+                and _CHECK not in f.metadata:
             out[f.name] = hint
     return out
 

@@ -1,27 +1,28 @@
 """The attention of one block on ViTCoD-style engines, vectorised over its heads.
 
-Per head (ViTCoD, You et al., HPCA 2023, Sec. V), in the polarized order:
+Per head group (ViTCoD, You et al., HPCA 2023, Sec. V; its loop nest runs the heads of a
+layer in parallel): ``g`` heads (:func:`heads_in_parallel`: as many as the schedule allows and
+the Q, output, K and V buffers hold) pool their work on the MAC lines, in the polarized order:
 
 - **Denser region** (``n_q x G`` global columns, zeros included) on the dense engine's
   ``L_d`` MAC lines: each line computes one score (or one score's S V accumulate) at a time,
   ``macs_per_line`` MACs per cycle along the head dim, so a score costs ``ceil(d / w)``
-  cycles for Q K^T and ``ceil(d_v / w)`` for S V; the ``n_q G`` pairs spread evenly.
-- **Sparser region** on the remaining ``L - L_d`` lines: rows are assigned to lines by the
-  row policy and the most-loaded line sets the time, so the real mask's imbalance shows.
+  cycles for Q K^T and ``ceil(d_v / w)`` for S V; the pairs spread evenly.
+- **Sparser region** on the remaining ``L - L_d`` lines, K-stationary by default: Q K^T by
+  key columns of the CSC view (longest first onto the least-loaded line), S V by rows split
+  evenly across lines with their reductions; ``dataflow: rows`` puts whole rows on lines by
+  the row policy (an ablation). The most-loaded line sets the time.
 - The split ``L_d`` is the allocation policy's (static, proportional to the dense and sparse
-  work, or the best split). Q K^T, softmax and S V run one after another per head; both
-  engines work in parallel within Q K^T and within S V.
-- **Memory**: Q, K, V, the sparse index and the output go through DRAM per head. Heads are
-  split into query tiles that fit the Q and output buffers; K and V are re-loaded for every
-  query tile when they do not fit theirs. The tile timeline overlaps the next tile's loads
-  with this tile's compute when double buffered.
-
-Compressed Q/K (the auto-encoder works along the head axis, ``h -> h'``): decoding any head
-needs all ``h'`` compressed heads, so the Q and K buffers hold the compressed tensors of the
-whole block and the decoder expands one head at a time on its way to the engines (its cycles
-overlap Q K^T). The part of the compressed tensors that does not fit is streamed again for
-every further head, so with small buffers and many heads the codec can cost more DRAM
-traffic than it saves, and the simulation shows it.
+  work, or the best split). The decoder (array placement), Q K^T, softmax and S V run one
+  after another per group; both engines work in parallel within Q K^T and within S V.
+- **Memory**: query tiles fit the Q and output buffers; K and V are loaded once per group
+  when they fit their buffers and again for every query tile when not. Compressed Q/K (the
+  auto-encoder along the head axis, ``h -> h'``) cross DRAM once per group (or once per block
+  when the whole compressed tensor fits); decoding any head needs all ``h'`` compressed heads,
+  so with several groups the compressed rows pass several times and the codec can cost
+  traffic, which the simulation shows. The tile timeline overlaps the next tile's loads with
+  this tile's compute when double buffered.
+- **Operand reads** follow the register level of :func:`_operand_reads`.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_ratio_columns() -> None:
     ("energy_mj", 1.53162e8, "153,162,000"),
     ("latency_ms", 4.62656, "4.627"),
     ("latency_ms", 0.0329, "0.0329"),
-    ("latency_ms", 2.13e-5, "2.13e-05"),
+    ("latency_ms", 2.13e-5, "0.0000213"),
     ("hardware.dram.bandwidth_gb_per_s", 25.6, "25.6"),
     ("total_cycles", 2313280.05, "2,313,280"),
     ("dram_bytes", np.int64(17504364), "17,504,364"),

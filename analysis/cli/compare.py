@@ -90,7 +90,7 @@ def _model_mask(text: str) -> tuple[str, str]:
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reproduce", help="ViTCoD's headline comparison, with vitsim's models",
-        description="DeiT-Tiny/Small/Base and LeViT-128/192/256 at 90%% attention sparsity "
+        description="DeiT-Tiny/Small/Base and LeViT-128/192/256 at 90% attention sparsity "
                     "on the vitcod preset against the paper's five baselines: the table "
                     "beside the paper's headline speedups, and the comparison figures.")
     p.add_argument("--out", metavar="DIR", help="write table.csv, table.md, reproduce.json "

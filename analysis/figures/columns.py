@@ -175,15 +175,15 @@ def _missing(value: Any) -> bool:
 
 def format_number(value: float, significant: int = 4) -> str:
     """``value`` to about ``significant`` digits with thousands separators and no exponent
-    between 0.001 and any large number (``153162000`` -> ``"153,162,000"``, ``4.62656`` ->
-    ``"4.627"``, ``0.0329`` -> ``"0.0329"``)."""
+    (``153162000`` -> ``"153,162,000"``, ``4.62656`` -> ``"4.627"``, ``0.0329`` ->
+    ``"0.0329"``, ``6.65e-05`` -> ``"0.0000665"``); below 1e-9, ``"< 0.000000001"``."""
     if value == 0:
         return "0"
     if not math.isfinite(value):
         return str(value)
     size = abs(value)
-    if size < 1e-3:
-        return f"{value:.{significant - 1}g}"
+    if size < 1e-9:
+        return "< 0.000000001" if value > 0 else "> -0.000000001"
     decimals = max(0, significant - 1 - math.floor(math.log10(size)))
     text = f"{value:,.{decimals}f}"
     if "." in text:
