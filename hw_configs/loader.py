@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Iterable, Mapping
 from enum import Enum
@@ -128,6 +129,31 @@ def load_hardware(name_or_path: str | os.PathLike[str]) -> HardwareConfig:
         return hardware_from_dict(load_strict(name), source=name)
     preset_path(name)  # raises, listing the known presets
     raise AssertionError("unreachable")
+
+
+# Parsed descriptions by (file, modification time in ns, size): a sweep worker asks for the
+# same peer preset at every point, and parsing YAML costs ~20 ms a time. Only validated,
+# frozen configs are kept, so sharing one object is safe; a changed file is parsed again.
+_PARSED: dict[tuple[str, str, int, int], Any] = {}
+_PARSED_MAX = 64
+
+
+def load_cached(path: str | os.PathLike[str] | Traversable, parse: Any, tag: str) -> Any:
+    """``parse(path)`` (which reads and validates the file at ``path``), once per
+    (``tag``, file, mtime, size) in this process; a path that cannot be stat'ed (a preset
+    inside a zip) is parsed every time."""
+    try:
+        st = os.stat(str(path))
+    except OSError:
+        return parse(path)
+    key = (tag, os.path.abspath(str(path)), st.st_mtime_ns, st.st_size)
+    cfg = _PARSED.get(key)
+    if cfg is None:
+        cfg = parse(path)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = cfg
+    return cfg
 
 
 def _join(path: str, key: str) -> str:
@@ -268,6 +294,16 @@ def override_path(key: str) -> list[str]:
 
 def _check_path(parts: list[str], text: str) -> None:
     """Every key of the path exists at its level, sections are not set, values not entered."""
+    if tuple(parts) in _GOOD_PATHS:
+        return
+    _check_path_once(parts, text)
+    _GOOD_PATHS.add(tuple(parts))
+
+
+_GOOD_PATHS: set[tuple[str, ...]] = set()  # override paths checked already (a sweep repeats them)
+
+
+def _check_path_once(parts: list[str], text: str) -> None:
     cls: type | None = HardwareConfig
     for depth, part in enumerate(parts):
         here = ".".join(parts[: depth + 1])
@@ -313,9 +349,30 @@ def apply_overrides(
         for text in overrides:
             parts, value = _parse_override(text)
             items.append((parts, value, text))
-    data = to_dict(cfg)
-    for parts, value, text in items:
+    for parts, _, text in items:
         _check_path(parts, text)
+    if not items:
+        return cfg
+    source = f"{cfg.name} with overrides"
+    # Only the top-level sections an override touches are dumped, changed and validated
+    # again; the others are ``cfg``'s own (already valid, frozen) objects. Any problem,
+    # and a whole top-level key removed, take the full path below, so errors read as
+    # they always did.
+    touched = dict.fromkeys(parts[0] for parts, _, _ in items)
+    if all(len(parts) > 1 for parts, _, _ in items):
+        data = {key: plain_data(getattr(cfg, key)) for key in touched
+                if getattr(cfg, key) is not None}
+        _apply_items(data, items)
+        fast = _rebuild_sections(cfg, data, tuple(touched))
+        if fast is not None:
+            return fast
+    data = to_dict(cfg)
+    _apply_items(data, items)
+    return hardware_from_dict(data, source=source)
+
+
+def _apply_items(data: dict[str, Any], items: list[tuple[list[str], Any, str]]) -> None:
+    for parts, value, _ in items:
         node = data
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -323,9 +380,63 @@ def apply_overrides(
             node.pop(parts[-1], None)
         else:
             node[parts[-1]] = value
-    if not items:
-        return cfg
-    return hardware_from_dict(data, source=f"{cfg.name} with overrides")
+
+
+# Validated sections by (class, key, JSON text of the raw mapping): a sweep's grid gives each
+# section only as many distinct values as its axes have, however many points they make.
+_SECTIONS: dict[tuple[type, str, str], Any] = {}
+_SECTIONS_MAX = 4096
+
+
+def _validated_section(sub: type, key: str, raw: Any) -> Any:
+    """``build_validated(sub, raw, key, ...)`` memoised; None when ``raw`` has a problem."""
+    try:
+        text = json.dumps(raw, sort_keys=True)
+    except (TypeError, ValueError):  # not plain data: validate it every time
+        text = None
+    if text is not None and (sub, key, text) in _SECTIONS:
+        return _SECTIONS[(sub, key, text)]
+    problems: list[tuple[str, str]] = []
+    child = build_validated(sub, raw, key, problems)
+    if child is None or problems:
+        return None
+    if text is not None:
+        if len(_SECTIONS) >= _SECTIONS_MAX:
+            _SECTIONS.pop(next(iter(_SECTIONS)))
+        _SECTIONS[(sub, key, text)] = child
+    return child
+
+
+def _rebuild_sections(cfg: HardwareConfig, data: dict[str, Any],
+                      touched: tuple[str, ...]) -> HardwareConfig | None:
+    """``cfg`` with the top-level sections ``touched`` validated again from ``data`` (the
+    rest kept as they are): what :func:`hardware_from_dict` gives for the whole document,
+    or None when there is any problem (the caller then reports it the full way)."""
+    cls = type(cfg)
+    values: dict[str, Any] = {}
+    for key in section_fields(cls):
+        if key not in touched:
+            value = getattr(cfg, key)
+            if value is not None:  # as to_dict leaves it out and the default comes back
+                values[key] = value
+            continue
+        if key not in data:
+            continue
+        sub = section_type(cls, key)
+        if sub is None:
+            coerced, field_problems = check_fields(cls, {key: data[key]})
+            if field_problems:
+                return None
+            values.update(coerced)
+            continue
+        child = _validated_section(sub, key, data[key])
+        if child is None:
+            return None
+        values[key] = child
+    try:
+        return cls(**values)
+    except ConfigError:
+        return None
 
 
 def attribute_to_hardware(err: VitsimError, source: str) -> VitsimError:

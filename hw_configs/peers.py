@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from vitsim.errors import ConfigError
 from vitsim.hw_configs.loader import (
     build_validated,
+    load_cached,
     packaged_file,
     packaged_names,
     plain_data,
@@ -435,18 +436,27 @@ def peer_from_dict(data: Any, *, source: str | None = None) -> PeerConfig:
     return cfg
 
 
+def _parse_packaged(entry: Any) -> PeerConfig:
+    source = str(entry)
+    return peer_from_dict(loads_strict(entry.read_text(encoding="utf-8"), source=source),
+                          source=source)
+
+
+def _parse_file(path: Path) -> PeerConfig:
+    return peer_from_dict(load_strict(path), source=str(path))
+
+
 def load_peer(name_or_path: str | os.PathLike[str]) -> PeerConfig:
-    """Load a peer description: a shipped preset name (``"sanger"``) or a YAML path."""
+    """Load a peer description: a shipped preset name (``"sanger"``) or a YAML path; parsed
+    once per file and modification time in a process (:func:`~vitsim.hw_configs.loader.
+    load_cached`)."""
     text = str(name_or_path)
     if not isinstance(name_or_path, os.PathLike) and text in known_peers():
-        entry = packaged_file("peers", text)
-        source = str(entry)
-        return peer_from_dict(loads_strict(entry.read_text(encoding="utf-8"), source=source),
-                              source=source)
+        return load_cached(packaged_file("peers", text), _parse_packaged, "peer")
     path = Path(name_or_path)
     if isinstance(name_or_path, os.PathLike) or text.endswith((".yaml", ".yml")) \
             or os.sep in text or "/" in text or path.is_file():
-        return peer_from_dict(load_strict(path), source=str(path))
+        return load_cached(path, _parse_file, "peer")
     known = ", ".join(known_peers()) or "(none)"
     raise ConfigError([("", f"unknown peer preset {text!r}; known: {known}")], source=text)
 

@@ -37,7 +37,6 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from vitsim.analysis.frames import by_stage
     from vitsim.analysis.runs import summary_document, write_run_dir
     from vitsim.atomic import check_new_dir
     from vitsim.simulator.simulate import simulate
@@ -58,6 +57,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
           f"{t.latency_ms:.4f} ms, {t.energy_mj:.4f} mJ, "
           f"MAC utilization {t.mac_utilization:.1%}, DRAM {t.dram_bytes / 1e6:.2f} MB, "
           f"{t.roofline_fraction:.0%} of its roofline bound")
+    from vitsim.analysis.frames import by_stage  # pandas, for the printed table only
+
     table = by_stage(result)
     table["share"] = (table["cycles"] / table["cycles"].sum()).map(lambda x: f"{x:.1%}")
     print(table.to_string(index=False, float_format=lambda x: f"{x:,.4g}"))

@@ -42,7 +42,7 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
@@ -54,7 +54,7 @@ import numpy as np
 
 from vitsim.analysis.sweeps.expr import Expression, ExpressionError, parse_expression
 from vitsim.errors import ConfigError, VitsimError
-from vitsim.hw_configs.loader import apply_overrides, load_hardware, to_dict
+from vitsim.hw_configs.loader import apply_overrides, load_hardware, plain_data
 from vitsim.hw_configs.schema import HardwareConfig, section_fields, section_type
 from vitsim.strict_yaml import check_keys, load_strict, loads_strict
 
@@ -888,12 +888,39 @@ def hardware_value(hw: HardwareConfig, path: str) -> Any:
 
 
 class _Resolver:
-    """Resolves workloads and hardware descriptions, memoised (a grid repeats them)."""
+    """Resolves workloads and hardware descriptions, memoised (a grid repeats them), and
+    keys points."""
 
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
         self._hw: dict[str, tuple[HardwareConfig | None, str | None]] = {}
         self._files: dict[str, tuple[str, str | None]] = {}  # path -> (sha256, model)
+        self._wl: dict[str, tuple[Workload | None, str | None]] = {}
+        # JSON text of hardware sections and workloads by id(), with the object kept alive
+        # so that its id is not reused: a point's hardware shares every section it does not
+        # override with the base design, so most of its key text is written once.
+        self._text: dict[int, tuple[Any, str]] = {}
+
+    def _json(self, obj: Any, plain: Callable[[Any], Any]) -> str:
+        hit = self._text.get(id(obj))
+        if hit is None:
+            hit = (obj, json.dumps(plain(obj), sort_keys=True, default=_json_default))
+            self._text[id(obj)] = hit
+        return hit[1]
+
+    def key(self, hw: HardwareConfig, wl: Workload) -> str:
+        """The point's key: ``_hash({"hardware": to_dict(hw), "workload": wl.document()
+        [, "baselines": ...]})``, the same text composed from the sections' cached texts
+        (``json.dumps(..., sort_keys=True)`` writes a mapping as its sorted keys' texts)."""
+        hw_parts = [f"{json.dumps(name)}: {self._json(getattr(hw, name), plain_data)}"
+                    for name in sorted(section_fields(HardwareConfig))
+                    if getattr(hw, name) is not None]
+        doc = {"hardware": "{" + ", ".join(hw_parts) + "}",
+               "workload": self._json(wl, Workload.document)}
+        if self.spec.baselines:  # a point's result includes its ratios over these
+            doc["baselines"] = json.dumps(list(self.spec.baselines))
+        text = "{" + ", ".join(f"{json.dumps(k)}: {doc[k]}" for k in sorted(doc)) + "}"
+        return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
 
     def hardware(self, overrides: dict[str, Any]) -> tuple[HardwareConfig | None, str | None]:
         key = json.dumps(overrides, sort_keys=True, default=str)
@@ -918,6 +945,12 @@ class _Resolver:
         return self._files[path]
 
     def workload(self, fields: dict[str, Any]) -> tuple[Workload | None, str | None]:
+        key = json.dumps(fields, sort_keys=True, default=str)
+        if key not in self._wl:
+            self._wl[key] = self._workload(fields)
+        return self._wl[key]
+
+    def _workload(self, fields: dict[str, Any]) -> tuple[Workload | None, str | None]:
         source = fields.get("source", "synthetic")
         if source not in _SOURCE_KEYS:
             return None, f"workload.source: {source!r} is not one of: " \
@@ -1003,10 +1036,7 @@ def expand_sweep(spec: SweepSpec, *, max_points: int | None = DEFAULT_MAX_POINTS
                 continue
         if error is None:
             assert hw is not None and wl is not None
-            doc = {"hardware": to_dict(hw), "workload": wl.document()}
-            if spec.baselines:  # a point's result includes its ratios over these
-                doc["baselines"] = list(spec.baselines)
-            key = _hash(doc)
+            key = resolver.key(hw, wl)
         else:
             key = _hash({"overrides": hw_over, "workload": wl_fields, "error": error})
         points.append(Point(index, tuple(combo), hw, wl, error, key))
