@@ -100,6 +100,8 @@ class Reproduction:
     # (model, baseline, scope) -> mean speedup and energy efficiency over AVERAGE_SPARSITIES
     averages: Mapping[tuple[str, str, str], tuple[float, float]] = field(default_factory=dict)
     average_sparsities: tuple[float, ...] = ()
+    # (model, block) -> the sparser engine's per-line loads of that block's head groups
+    line_loads: Mapping[tuple[str, int], Any] = field(default_factory=dict, repr=False)
 
     def document(self) -> dict[str, Any]:
         """The ``--json`` document: ``rows`` are ``{model, baseline, speedup,
@@ -158,6 +160,7 @@ def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PA
     steps: dict[str, tuple[Step, ...]] = {}
     no_dispatch: dict[str, dict[str, float]] = {}
     averages: dict[tuple[str, str, str], tuple[float, float]] = {}
+    line_loads: dict[tuple[str, int], Any] = {}
     for model in models:
         spec = get_spec(model)
         if model in masks:
@@ -170,6 +173,11 @@ def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PA
         acc = accelerator_scoped(result)
         scoped[model] = acc
         frames[model] = stages_frame(result)
+        if not line_loads and hardware.engines.sparse.enabled and hardware.lines_shared:
+            from vitsim.simulator.line_loads import sparse_line_loads
+
+            block = len(spec.blocks) // 2
+            line_loads[model, block] = sparse_line_loads(trace, hardware, block)
         baselines = _baselines(trace, hardware)
         rows += comparison_rows(model, hardware.name, acc, baselines)
         no_dispatch[model] = _without_dispatch(trace, acc)
@@ -188,7 +196,7 @@ def reproduce(*, hw: str | HardwareConfig = "vitcod", models: Sequence[str] = PA
                         _headlines(rows), frames, hardware.clock_mhz, hardware,
                         reference=ref_hw.name if ref_hw else "", reference_rows=tuple(ref_rows),
                         decomposition=steps, no_dispatch=no_dispatch, averages=averages,
-                        average_sparsities=tuple(average_sparsities))
+                        average_sparsities=tuple(average_sparsities), line_loads=line_loads)
 
 
 def _is_platform(name: str) -> bool:
@@ -437,3 +445,8 @@ def _figures(out: Path, rep: Reproduction, seeds: Sequence[Reproduction] = ()) -
                                                  clock_mhz=hw.clock_mhz), "timeline")
             save(figures.plot_layer_head(frame, clock_mhz=rep.clock_mhz,
                                          title=f"{model}: per layer and head"), "layers_heads")
+        for (model, block), groups in rep.line_loads.items():
+            save(figures.plot_line_loads(groups, clock_mhz=rep.clock_mhz,
+                                         title=f"{model}, block {block}: sparser-engine "
+                                               f"lines ({rep.hardware})"),
+                 "line_loads")

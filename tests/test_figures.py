@@ -368,3 +368,27 @@ def test_legends_leave_the_axes_room(run_frame, style, tmp_path: Path) -> None:
         axes[0].plot([0, 1], [j, j], label=f"a long legend entry number {j}")
     figures._legend_outside(fig, axes, where="outside right upper")
     assert fig.legends[0]._ncols == 1
+
+
+def test_line_loads_figure_draws_every_line(tmp_path: Path) -> None:
+    import warnings
+
+    from vitsim.hw_configs.loader import load_hardware
+    from vitsim.simulator.line_loads import sparse_line_loads
+    from vitsim.workloads.model_spec import get_spec
+    from vitsim.workloads.pipeline import trace_synthetic
+
+    trace = trace_synthetic(get_spec("deit-base"), sparsity=0.9, seed=0)
+    hw = load_hardware("vitcod")
+    groups = sparse_line_loads(trace, hw, 6)
+    with figures.paper_style("double"):
+        fig = figures.plot_line_loads(groups, clock_mhz=hw.clock_mhz, title="t")
+    top = fig.get_axes()[0]
+    assert len(top.patches) == sum(g.sparse_lines for g in groups)  # one bar a line
+    assert len(top.texts) == len(groups)  # each group's busiest-over-mean ratio
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(fig, tmp_path, "line_loads", formats=("png", "pdf"))
+    assert (tmp_path / "line_loads.png").stat().st_size > 5000
+    with pytest.raises(VitsimError, match="no head groups"):
+        figures.plot_line_loads([])

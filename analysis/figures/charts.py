@@ -514,6 +514,54 @@ def plot_layer_head(stages: pd.DataFrame, *, clock_mhz: float | None = None,
     return fig
 
 
+# ----------------------------------------------------------------------------- line loads
+
+
+def plot_line_loads(groups: Sequence, *, clock_mhz: float | None = None,
+                    title: str | None = None) -> Figure:
+    """The sparser engine's per-line load balance of one block: for Q K^T (top) and S V
+    (bottom), every sparse line's busy time, head group after head group, with each group's
+    mean line (dashed) and its dense lines' time (solid grey: the denser engine runs beside
+    it, on the group's other lines). The busiest line sets the group's time; the text over
+    each group is its busiest-over-mean ratio. ``groups``: objects with ``heads``, ``qk``,
+    ``sv``, ``dense_lines``, ``dense_qk`` and ``dense_sv``
+    (:func:`vitsim.simulator.line_loads.sparse_line_loads`)."""
+    if not groups:
+        raise VitsimError("no head groups to draw")
+    scale, ylabel = (1.0 / clock_mhz, "busy time (us)") if clock_mhz else (1.0, "cycles")
+    fig, axes = _figure(1, nrows=2, width=6.4, height=1.9)
+    for ax, phase in zip(axes, ("qk", "sv"), strict=True):
+        start = 0
+        for i, g in enumerate(groups):
+            loads = np.asarray(getattr(g, phase), dtype=np.float64) * scale
+            x = start + np.arange(loads.shape[0])
+            color = OKABE_ITO[i % len(OKABE_ITO)]
+            heads = ",".join(str(h) for h in g.heads)
+            ax.bar(x, loads, width=1.0, color=color, edgecolor="white", linewidth=0.3,
+                   label=f"heads {heads}" if phase == "qk" else "_")
+            if loads.size:
+                mean = float(loads.mean())
+                ax.hlines(mean, x[0] - 0.5, x[-1] + 0.5, colors="black", linestyles="dashed",
+                          linewidth=0.8, label="mean line" if i == 0 and phase == "qk" else "_")
+                dense = float(getattr(g, f"dense_{phase}")) * scale
+                if g.dense_lines:
+                    ax.hlines(dense, x[0] - 0.5, x[-1] + 0.5, colors="0.5", linewidth=1.2,
+                              label="dense lines" if i == 0 and phase == "qk" else "_")
+                if mean > 0:
+                    ax.annotate(f"{loads.max() / mean:.2f}x", (x.mean(), loads.max()),
+                                ha="center", va="bottom", fontsize="x-small")
+            start += loads.shape[0] + 2
+        ax.set_ylabel(ylabel)
+        ax.set_title("Q K^T" if phase == "qk" else "S V (reductions included)")
+        ax.set_xticks([])
+        ax.margins(y=0.15)
+    axes[1].set_xlabel("sparser-engine MAC lines, head group after head group")
+    if title:
+        fig.suptitle(title)
+    _legend_outside(fig, [axes[0]])
+    return fig
+
+
 # ----------------------------------------------------------------------------- timeline
 
 
