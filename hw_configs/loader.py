@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from importlib import resources
@@ -264,6 +265,9 @@ def write_hardware(cfg: HardwareConfig, path: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------------------
 
 
+_YAML11_MISSED_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
@@ -273,6 +277,9 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     if any(not part for part in parts):
         raise ConfigError([(key, "empty key in dotted path")], source=f"override {text!r}")
     value = loads_strict(raw, source=f"override {text!r}")
+    if isinstance(value, str) and _YAML11_MISSED_FLOAT.fullmatch(value.strip()):
+        # YAML 1.1 reads 1e300 or 5E-3 (no dot) as strings; a command line means numbers.
+        value = float(value)
     if isinstance(value, (dict, list)):
         raise ConfigError(
             [(key, "expected a single value (number, string, true/false, null)")],

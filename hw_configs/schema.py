@@ -269,7 +269,7 @@ class FieldCheck:
     def _physical_bound(self) -> bool:
         """A count or quantity with a physical upper bound (not a fraction in [0, 1])."""
         return self.lo is not None and self.hi is not None and self.hi > 1 \
-            and not self.hi_open and self.lo in (0, 1)
+            and not self.hi_open and 0 <= self.lo <= 1
 
     def _range_text(self) -> str:
         if self._physical_bound() and self.hi is not None:
@@ -327,6 +327,7 @@ MAX_SIZE_KIB = float(1 << 30)  # 1 TiB of on-chip memory
 # Any other positive quantity (GB/s, GFLOP/s, W, pJ, mW, nm): 1e12 GB/s is what studies
 # (and the tests) use for an unlimited link.
 MAX_QUANTITY = 1e12
+MIN_BANDWIDTH_GB_PER_S = 1e-3
 
 
 def pos_int_field(doc: str, *, optional: bool = False, hi: int = MAX_COUNT) -> dict[str, Any]:
@@ -642,7 +643,10 @@ class Dram(Validated):
     """The off-chip memory link."""
 
     bandwidth_gb_per_s: float = field(
-        metadata=pos_float_field("peak bandwidth in 10^9 bytes per second")
+        # At least 1 MB/s: below it a ViT's bytes take more cycles than float64 counts
+        # exactly (1e-300 GB/s once passed and gave infinite stalls).
+        metadata=field_meta(FieldCheck("float", lo=MIN_BANDWIDTH_GB_PER_S, hi=MAX_QUANTITY),
+                            "peak bandwidth in 10^9 bytes per second")
     )
     kind: DramKind = field(metadata=enum_field(DramKind, "ddr4, lpddr4 or hbm2"))
 

@@ -93,6 +93,13 @@ def test_plot_mask_writes_a_png(capsys, real_trace, tmp_path):
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["head.png", "real.npz"]
+    # an existing figure is never replaced silently
+    rc, _, err = run(capsys, "plot-mask", real_trace, "--layer", 0, "--head", 0, "--out", out)
+    assert rc == 2 and "exists" in err and "--overwrite" in err and "Traceback" not in err
+    assert out.read_bytes() == data
+    rc, _, err = run(capsys, "plot-mask", real_trace, "--layer", 0, "--head", 0, "--out", out,
+                     "--overwrite")
+    assert rc == 0 and out.read_bytes() != data
 
 
 def test_trace_refuses_an_existing_out_without_overwrite(capsys, tmp_path, tiny_model,
@@ -331,7 +338,7 @@ def test_plot_mask_rejects_bad_input(capsys, tmp_path, real_trace):
         (["--layer", "12", "--head", "0"], ["--layer", "0..11"]),
         (["--layer", "0", "--head", "3"], ["--head", "0..2"]),
     ):
-        argv = ("plot-mask", real_trace, *extra, "--out", out)
+        argv = ("plot-mask", real_trace, *extra, "--out", out, "--overwrite")
         assert_rejected(capsys, argv, out, names=names, existing=b"old image")
         out.unlink()
     bad_format = tmp_path / "p.jpg"

@@ -334,7 +334,10 @@ def test_negative_bandwidth(tmp_path):
     data = _vitcod_dict()
     data["dram"]["bandwidth_gb_per_s"] = -76.8
     path = _write(tmp_path, data)
-    _assert_one_line(_load_error(path), path, "dram.bandwidth_gb_per_s", "positive")
+    _assert_one_line(_load_error(path), path, "dram.bandwidth_gb_per_s", ">= 0.001")
+    data["dram"]["bandwidth_gb_per_s"] = 1e-300  # once accepted: infinite stalls
+    path = _write(tmp_path, data, "tiny.yaml")
+    _assert_one_line(_load_error(path), path, "dram.bandwidth_gb_per_s", ">= 0.001")
 
 
 def test_missing_energy_entry(tmp_path):
@@ -603,3 +606,13 @@ def test_codec_keeps_the_heads_vitcod_trained():
     assert vitcod.codec.compressed_heads(7, None) == 4  # no trained size: the ratio
     off = apply_overrides(vitcod, ["codec.enabled=false"])
     assert off.codec.compressed_heads(6, 4) == 6
+
+
+def test_override_exponents_without_a_dot_are_numbers():
+    """YAML 1.1 reads 1e3 as a string; an override on the command line means the number."""
+    cfg = load_hardware("vitcod")
+    assert apply_overrides(cfg, ["dram.bandwidth_gb_per_s=1e3"]).dram.bandwidth_gb_per_s == 1e3
+    assert apply_overrides(cfg, ["energy.mac_pj=2E-1"]).energy.mac_pj == 0.2
+    with pytest.raises(ConfigError, match="at most 1000000000000, got 1e"):
+        apply_overrides(cfg, ["dram.bandwidth_gb_per_s=1e300"])
+    assert apply_overrides(cfg, ["name=1e3x"]).name == "1e3x"  # not a number: stays text

@@ -118,6 +118,7 @@ def _add_plot_mask(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--head", type=cli_args.nonnegative_int, required=True)
     p.add_argument("--out", required=True, metavar="FILE.png",
                    help="image file (.png, .pdf or .svg)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_cmd_plot_mask)
 
 
@@ -125,6 +126,8 @@ def _cmd_plot_mask(args: argparse.Namespace) -> int:
     from vitsim.analysis.figures.masks import plot_mask, save_figure
     from vitsim.workloads.trace import WorkloadTrace
 
+    if Path(args.out).exists() and not args.overwrite:
+        raise VitsimError("exists; choose another --out or pass --overwrite", source=args.out)
     check_writable(args.out)
     trace = WorkloadTrace.load(args.trace)
     save_figure(plot_mask(trace, args.layer, args.head), args.out)
