@@ -85,16 +85,16 @@ def main() -> None:
         points[name] = times
         print(f"in process, simulate(trace, {name}) per point\n  {summary(times, 'ms', '.3f')}")
 
-    total_released = statistics.median(released["ViTCoD.py"]) \
-        + statistics.median(released["ViT_FFN.py"])
+    med = statistics.median
+    total_released = med(released["ViTCoD.py"]) + med(released["ViT_FFN.py"])
+    cli_released, attention_ms = med(cli["vitcod-released"]), med(released["ViTCoD.py"]) * 1e3
     print("\nratios (medians):")
-    print(f"  released ViTCoD.py + ViT_FFN.py, two processes: {total_released:.2f} s; "
-          f"vitsim --hw vitcod-released, one process: {statistics.median(cli['vitcod-released']):.2f} s"
-          f" -> {total_released / statistics.median(cli['vitcod-released']):.1f}x")
-    print(f"  released ViTCoD.py alone (attention, head 0 of each layer): "
-          f"{statistics.median(released['ViTCoD.py']) * 1e3:.0f} ms; vitsim in process, "
-          f"vitcod (36 heads, every stage): {statistics.median(points['vitcod']):.2f} ms -> "
-          f"{statistics.median(released['ViTCoD.py']) * 1e3 / statistics.median(points['vitcod']):.0f}x")
+    print(f"  released ViTCoD.py + ViT_FFN.py, two processes: {total_released:.2f} s; vitsim "
+          f"--hw vitcod-released, one process: {cli_released:.2f} s -> "
+          f"{total_released / cli_released:.1f}x")
+    print(f"  released ViTCoD.py alone (attention, head 0 of each layer): {attention_ms:.0f} ms; "
+          f"vitsim in process, vitcod (36 heads, every stage): {med(points['vitcod']):.2f} ms "
+          f"-> {attention_ms / med(points['vitcod']):.0f}x")
     shutil.rmtree(scratch, ignore_errors=True)
 
 
