@@ -600,3 +600,26 @@ def test_a_missing_price_is_an_error(sanger, deit_tiny):
         tally.energy_pj({}, 0.0)
     with pytest.raises(ValueError, match="unknown stage"):
         tally.add_op("x", "attention", compute_cycles=1.0)
+
+
+@pytest.mark.parametrize(("name", "resolve"), [("sanger", resolve_sanger),
+                                               ("spatten", resolve_spatten)])
+def test_normalised_peers_share_the_designs_sram_basis(name, resolve):
+    """Normalised to a design with a size-dependent SRAM model, a peer takes the design's
+    buffers, so its SRAM is priced and leaks as the design's (one basis for a ratio);
+    normalised to a design with tables, the peer's own table is scaled to the node."""
+    from vitsim.hw_configs.sram import cacti_28nm
+
+    cfg = load_peer(name)
+    vitcod = load_hardware("vitcod")
+    peer = resolve(cfg, vitcod)
+    for buf in ("q", "k", "v", "output", "weight", "activation"):
+        assert peer.energy.sram_read_pj_per_byte[buf] == vitcod.sram_pj_per_byte(buf, "read")
+        assert peer.energy.sram_write_pj_per_byte[buf] == vitcod.sram_pj_per_byte(buf, "write")
+    # the peer's physical SRAM: q, k, v (53 KiB) and output (108 KiB); no index buffer
+    sram_leak = 3 * cacti_28nm(53).leakage_mw + cacti_28nm(108).leakage_mw
+    released = load_hardware("vitcod-released")
+    table_peer = resolve(cfg, released)
+    assert peer.energy.leakage_mw == pytest.approx(table_peer.energy.leakage_mw + sram_leak)
+    ratio = table_peer.energy.sram_read_pj_per_byte["q"] / cfg.energy.sram_read_pj_per_byte["q"]
+    assert ratio == pytest.approx(table_peer.energy.mac_pj / cfg.energy.mac_pj)

@@ -23,6 +23,7 @@ from vitsim.hw_configs.schema import (
     HardwareConfig,
     MacArray,
     SparseEngine,
+    SramModel,
 )
 from vitsim.simulator.baselines.result import BaselineKind, BaselineResult, OperatorTime
 from vitsim.simulator.counts import STAGES
@@ -295,3 +296,22 @@ def scaled_table(table: PeerBufferEnergy, s: float) -> PeerBufferEnergy:
     """Every entry of a per-buffer energy table times ``s``."""
     return dataclasses.replace(table, **{f.name: getattr(table, f.name) * s
                                          for f in dataclasses.fields(table)})
+
+
+def normalised_sram(read: PeerBufferEnergy, write: PeerBufferEnergy, s: float,
+                    hw: HardwareConfig) -> tuple[PeerBufferEnergy, PeerBufferEnergy, float]:
+    """SRAM prices and SRAM leakage (mW) of a peer normalised to ``hw``, whose buffers it
+    takes: with a size-dependent SRAM model on ``hw`` the peer's buffers are priced and leak
+    exactly as ``hw``'s (one basis for both sides of a ratio); with a table, the peer's own
+    table scaled to ``hw``'s node by ``s`` and no SRAM leakage beyond its leakage rule."""
+    if hw.energy.sram_model is SramModel.TABLE:
+        return scaled_table(read, s), scaled_table(write, s), 0.0
+    from vitsim.hw_configs.sram import cacti_28nm
+
+    names = [f.name for f in dataclasses.fields(PeerBufferEnergy)]
+    priced = [dataclasses.replace(read, **{n: hw.sram_pj_per_byte(n, a) for n in names})
+              for a in ("read", "write")]
+    leak = math.fsum(hw.buffers[n].banks * cacti_28nm(hw.buffers[n].size_kib
+                                                      / hw.buffers[n].banks).leakage_mw
+                     for n in names if hw.buffers[n].physical)
+    return priced[0], priced[1], leak

@@ -81,8 +81,8 @@ from vitsim.simulator.peers.common import (
     energy_scale,
     head_loads,
     linear_engine,
+    normalised_sram,
     peer_buffers_of,
-    scaled_table,
     sram_prices,
 )
 from vitsim.workloads.model_spec import BlockSpec, Gemm
@@ -143,6 +143,8 @@ def resolve_sanger(cfg: SangerConfig, normalise_to: HardwareConfig | None = None
     pred_rows = max(1, round(cfg.prediction.rows * ratio))
     s = energy_scale(cfg.energy.technology_nm, hw)
     e = cfg.energy
+    sram_read, sram_write, sram_leak = normalised_sram(e.sram_read_pj_per_byte,
+                                                       e.sram_write_pj_per_byte, s, hw)
     mac_ratio = (pe_rows * cfg.array.pes_per_row * e.mac_pj
                  + pred_rows * cfg.prediction.cols * e.prediction_mac_pj) / (
         cfg.array.n_pes * e.mac_pj + cfg.prediction.n_macs * e.prediction_mac_pj)
@@ -150,10 +152,9 @@ def resolve_sanger(cfg: SangerConfig, normalise_to: HardwareConfig | None = None
         e, technology_nm=hw.energy.technology_nm, mac_pj=e.mac_pj * s,
         prediction_mac_pj=e.prediction_mac_pj * s, softmax_op_pj=e.softmax_op_pj * s,
         vector_op_pj=e.vector_op_pj * s,
-        sram_read_pj_per_byte=scaled_table(e.sram_read_pj_per_byte, s),
-        sram_write_pj_per_byte=scaled_table(e.sram_write_pj_per_byte, s),
+        sram_read_pj_per_byte=sram_read, sram_write_pj_per_byte=sram_write,
         dram_pj_per_byte=hw.energy.dram_pj_per_byte,
-        leakage_mw=e.leakage_mw * mac_ratio * s * hw.clock_mhz / cfg.clock_mhz)
+        leakage_mw=e.leakage_mw * mac_ratio * s * hw.clock_mhz / cfg.clock_mhz + sram_leak)
     return dataclasses.replace(
         cfg, name=f"{cfg.name}@{hw.name}", clock_mhz=hw.clock_mhz,
         array=dataclasses.replace(cfg.array, pe_rows=pe_rows),

@@ -63,8 +63,8 @@ from vitsim.simulator.peers.common import (
     energy_scale,
     head_loads,
     linear_engine,
+    normalised_sram,
     peer_buffers_of,
-    scaled_table,
     sram_prices,
 )
 from vitsim.workloads.model_spec import BlockSpec, ModelSpec
@@ -98,15 +98,16 @@ def resolve_spatten(cfg: SpAttenConfig, normalise_to: HardwareConfig | None = No
     sv = max(1, round(units.sv_multipliers * ratio))
     s = energy_scale(cfg.energy.technology_nm, hw)
     e = cfg.energy
+    sram_read, sram_write, sram_leak = normalised_sram(e.sram_read_pj_per_byte,
+                                                       e.sram_write_pj_per_byte, s, hw)
     energy = dataclasses.replace(
         e, technology_nm=hw.energy.technology_nm, mac_pj=e.mac_pj * s,
         softmax_op_pj=e.softmax_op_pj * s, vector_op_pj=e.vector_op_pj * s,
         topk_op_pj=e.topk_op_pj * s,
-        sram_read_pj_per_byte=scaled_table(e.sram_read_pj_per_byte, s),
-        sram_write_pj_per_byte=scaled_table(e.sram_write_pj_per_byte, s),
+        sram_read_pj_per_byte=sram_read, sram_write_pj_per_byte=sram_write,
         dram_pj_per_byte=hw.energy.dram_pj_per_byte,
         leakage_mw=e.leakage_mw * (qk + sv) / units.n_multipliers * s
-        * hw.clock_mhz / cfg.clock_mhz)
+        * hw.clock_mhz / cfg.clock_mhz + sram_leak)
     return dataclasses.replace(
         cfg, name=f"{cfg.name}@{hw.name}", clock_mhz=hw.clock_mhz,
         units=dataclasses.replace(units, qk_multipliers=qk, sv_multipliers=sv),
