@@ -61,7 +61,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     table = by_stage(result)
     table["share"] = (table["cycles"] / table["cycles"].sum()).map(lambda x: f"{x:.1%}")
-    print(table.to_string(index=False, float_format=lambda x: f"{x:,.4g}"))
+    from vitsim.analysis.figures.columns import format_number
+
+    # thousands separators, about four significant digits, never an exponent
+    numeric = table.select_dtypes("number").columns
+    print(table.to_string(index=False, formatters=dict.fromkeys(numeric, format_number)))
     if args.out:
         print(f"run directory: {args.out}")
     return 0
