@@ -467,6 +467,17 @@ class Evaluation:
     _layout: _Layout = field(repr=False)
     _result: SimulationResult | None = field(default=None, repr=False)
 
+    @property
+    def stage(self) -> np.ndarray:
+        """Stage code (into :data:`~vitsim.simulator.counts.STAGES`) of every row."""
+        return self._layout.stage
+
+    def column(self, name: str) -> np.ndarray:
+        """One stage-table column as float64, in table order (a read-only view)."""
+        view = self._values[_C[name]]
+        view.flags.writeable = False
+        return view
+
     def metrics(self) -> dict[str, float]:
         """:meth:`SimulationResult.metrics` and the attention-scope metrics, as
         :func:`vitsim.analysis.metrics.point_metrics` gives them for the full result."""

@@ -160,3 +160,42 @@ def test_simulate_prepares_a_trace_once(traces) -> None:
     trace = traces["deit-tiny"]
     assert prepared(trace) is prepared(trace)
     assert prepared(trace).groups[0].n_heads == 12 * 3
+
+
+def test_evaluation_scoped_equals_the_full_results(traces, rng) -> None:
+    from vitsim.analysis.compare import evaluation_scoped
+
+    trace = traces["deit-tiny"]
+    p = prepare(trace)
+    for hw in [load_hardware("vitcod"), load_hardware("vitcod-released"),
+               *random_hardware(rng, 10)]:
+        try:
+            ev = evaluate(p, hw)
+        except VitsimError:
+            continue
+        assert evaluation_scoped(ev) == accelerator_scoped(ev.result())
+
+
+def test_a_sweep_chunk_records_the_full_results_metrics(tmp_path, traces) -> None:
+    """Sweeps evaluate prepared traces; their records are the full results' metrics."""
+    from vitsim.analysis.compare import accelerator_scoped, comparison_rows, run_baseline
+    from vitsim.analysis.sweeps import runner
+
+    trace = traces["deit-tiny"]
+    path = tmp_path / "trace.npz"
+    trace.save(path)
+    loaded = runner._load_trace(str(path))
+    hws = [load_hardware("vitcod"),
+           apply_overrides(load_hardware("vitcod"), ["dram.bandwidth_gb_per_s=20"]),
+           load_hardware("systolic-os")]
+    records = runner.evaluate_chunk("tiny-test", str(path), [(str(i), hw)
+                                                            for i, hw in enumerate(hws)],
+                                    ["sanger", "rtx-2080ti"])
+    for record, hw in zip(records, hws, strict=True):
+        result = simulate(loaded, hw)
+        assert record["status"] == "ok" and record["trace_hash"] == result.trace_hash
+        for name, value in point_metrics(result).items():
+            assert record[name] == value, name
+        runs = [(b, run_baseline(b, loaded, hw)) for b in ("sanger", "rtx-2080ti")]
+        for row in comparison_rows(loaded.spec.name, hw.name, accelerator_scoped(result), runs):
+            assert record[f"speedup_{row.baseline}_{row.scope}"] == row.speedup
