@@ -27,6 +27,7 @@ the Q, output, K and V buffers hold) pool their work on the MAC lines, in the po
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -544,6 +545,27 @@ def simulate_attention(
     group's cycles are charged to its heads in proportion to their scores; its counts (MACs,
     bytes) are each head's own.
     """
+    core = attention_core(hw, block, n_blocks, n_global, sparse_nnz, row_nnz, row_offsets,
+                          max_row_kept, col_nnz, col_offsets)
+    return dataclasses.replace(core.result,
+                               stall_cycles=attention_stalls(core, hw.dram_bytes_per_cycle))
+
+
+def attention_core(
+    hw: HardwareConfig,
+    block: BlockSpec,
+    n_blocks: int,
+    n_global: np.ndarray,
+    sparse_nnz: np.ndarray,
+    row_nnz: np.ndarray,
+    row_offsets: np.ndarray,
+    max_row_kept: np.ndarray,
+    col_nnz: np.ndarray | None = None,
+    col_offsets: np.ndarray | None = None,
+) -> AttentionCore:
+    """:func:`simulate_attention` without the memory stalls, which are all that depends on
+    the DRAM bandwidth: a sweep over bandwidths (or the prepared form) keeps this and calls
+    :func:`attention_stalls` per point."""
     h = block.n_heads
     n_heads = n_blocks * h
     if n_global.shape[0] != n_heads:
@@ -575,22 +597,13 @@ def simulate_attention(
     unit_sv = np.maximum(e.dense_sv, e.sparse_sv)
 
     # Tiles: unit-major within each block, n_tiles per unit, each with 1/n_tiles of the
-    # unit's work; one timeline per block.
-    bpc = hw.dram_bytes_per_cycle
+    # unit's work; one timeline per block. Only the stalls depend on the DRAM bandwidth:
+    # they are computed from these by attention_stalls.
     unit_tiles = np.repeat(m.n_tiles, u.per_block)
     per_tile = lambda x: np.repeat(np.asarray(x, dtype=np.float64) / unit_tiles,  # noqa: E731
                                    unit_tiles)
     unit_compute = (unit_qk + unit_softmax + unit_sv).astype(np.float64)
-    head_load = (m.qk_load + e.index_load + m.v_load) / bpc
     tile_offsets = np.concatenate(([0], np.cumsum(m.n_tiles * u.per_block))).astype(np.int64)
-    stall = segment_stalls(per_tile(u.sum(head_load)), per_tile(unit_compute),
-                           per_tile(u.sum(m.out_store)) / bpc, tile_offsets,
-                           hw.schedule.double_buffering)
-    # A block's stall is charged to its heads in proportion to the loads they wait for.
-    weights = head_load.reshape(n_blocks, h)
-    totals = weights.sum(axis=1, keepdims=True)
-    share = np.divide(weights, totals, out=np.full((n_blocks, h), 1.0 / h), where=totals > 0)
-    stall_cycles = (share * np.asarray(stall)[:, None]).reshape(n_heads)
 
     # A unit's cycles go to its heads in proportion to their scores (all of it when g = 1).
     if u.g > 1:
@@ -605,12 +618,12 @@ def simulate_attention(
         return np.asarray(x, dtype=np.float64)[u.of] * part
 
     dense_lines = e.dense_lines[u.of]
-    return BlockAttention(
+    result = BlockAttention(
         dense_lines=dense_lines,
         sparse_lines=(hw.mac_array.n_lines - dense_lines) if hw.engines.sparse.enabled
         else np.zeros(n_heads, dtype=np.int64),
         qk_cycles=to_heads(unit_qk), softmax_cycles=to_heads(unit_softmax),
-        sv_cycles=to_heads(unit_sv), stall_cycles=stall_cycles,
+        sv_cycles=to_heads(unit_sv), stall_cycles=np.zeros(n_heads),
         dense_busy_qk=to_heads(e.dense_qk), dense_busy_sv=to_heads(e.dense_sv),
         sparse_busy_qk=to_heads(e.sparse_qk), sparse_busy_sv=to_heads(e.sparse_sv),
         sparse_mean_qk=to_heads(e.sparse_mean_qk), sparse_mean_sv=to_heads(e.sparse_mean_sv),
@@ -621,3 +634,44 @@ def simulate_attention(
         dram_out_bytes=m.out_store, sram=_sram_counts(hw, block, e, m, n_heads),
         encode_macs=m.encode_macs, heads_in_parallel=u.g,
     )
+    return AttentionCore(
+        result=result, units=u, n_blocks=n_blocks,
+        head_load_bytes=m.qk_load + e.index_load + m.v_load, unit_tiles=unit_tiles,
+        tile_compute=per_tile(unit_compute), tile_store_bytes=per_tile(u.sum(m.out_store)),
+        tile_offsets=tile_offsets, double_buffered=hw.schedule.double_buffering)
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionCore:
+    """A block group's attention before its memory stalls: everything that does not depend
+    on the DRAM bandwidth (``result``, whose ``stall_cycles`` are zeros) and the tile
+    sequence the stalls come from (:func:`attention_stalls`)."""
+
+    result: BlockAttention
+    units: _Units
+    n_blocks: int
+    head_load_bytes: np.ndarray  # [H] bytes each head loads: Q and K, indices, V
+    unit_tiles: np.ndarray  # [U] query tiles of each unit
+    tile_compute: np.ndarray  # [T] cycles
+    tile_store_bytes: np.ndarray  # [T]
+    tile_offsets: np.ndarray  # [n_blocks + 1]: one tile timeline per block
+    double_buffered: bool
+
+
+def attention_stalls(core: AttentionCore, bytes_per_cycle: float) -> np.ndarray:
+    """Stall cycles of every head at ``bytes_per_cycle`` of DRAM bandwidth: one tile
+    timeline per block (the next tile's loads overlap this tile's compute when double
+    buffered), a block's stall charged to its heads in proportion to the loads they wait
+    for."""
+    u = core.units
+    n_blocks = core.n_blocks
+    head_load = core.head_load_bytes / bytes_per_cycle
+    h = head_load.shape[0] // n_blocks
+    loads = np.repeat(np.asarray(u.sum(head_load), dtype=np.float64) / core.unit_tiles,
+                      core.unit_tiles)
+    stall = segment_stalls(loads, core.tile_compute, core.tile_store_bytes / bytes_per_cycle,
+                           core.tile_offsets, core.double_buffered)
+    weights = head_load.reshape(n_blocks, h)
+    totals = weights.sum(axis=1, keepdims=True)
+    share = np.divide(weights, totals, out=np.full((n_blocks, h), 1.0 / h), where=totals > 0)
+    return (share * np.asarray(stall)[:, None]).reshape(n_blocks * h)

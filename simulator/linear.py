@@ -22,7 +22,7 @@ import numpy as np
 
 from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import HardwareConfig
-from vitsim.simulator.dense_engine import GemmTiming, dense_gemm
+from vitsim.simulator.dense_engine import dense_gemm
 from vitsim.simulator.kernels import tile_timeline
 
 
@@ -80,14 +80,56 @@ def _plan_tiles(m: int, n: int, row_bytes: float, bpe: float, w_cap: int, a_cap:
     return best[2], best[3], best[4]
 
 
-@functools.lru_cache(maxsize=4096)
-def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *,
-               name: str = "gemm") -> TiledGemm:
-    """Simulate one GEMM stage on the whole dense engine, tiled by buffer capacity.
+def gemm_plan_key(hw: HardwareConfig) -> tuple:
+    """The fields of ``hw`` a GEMM's tile plan depends on (everything but the DRAM bandwidth,
+    which only the tile timeline reads): operand width, buffering, the three buffers' sizes
+    and the dense engine. Hashing this tuple costs a fraction of hashing the whole config."""
+    dense = hw.engines.dense
+    arr = hw.mac_array
+    b = hw.buffers
+    return (hw.data_bits, hw.schedule.double_buffering, b.weight.size_bytes,
+            b.activation.size_bytes, b.output.size_bytes, dense.kind, dense.rows, dense.cols,
+            dense.dataflow, arr.n_lines, arr.macs_per_line, arr.accumulators_per_line)
 
-    Both operands come from DRAM. Results are memoised: a ViT repeats the same shapes in
-    every block, and a sweep repeats them across design points.
-    """
+
+@dataclass(frozen=True, eq=False)
+class _TilePlan:
+    """A GEMM's tiles in loop order: per-tile DRAM load and store bytes and engine cycles
+    (read-only arrays), and the counts that do not depend on the DRAM bandwidth."""
+
+    loads: np.ndarray  # bytes of A and B loaded before each tile
+    compute: np.ndarray  # engine cycles of each tile, fill and drain included
+    stores: np.ndarray  # bytes of each tile's outputs
+    double_buffered: bool
+    compute_cycles: float
+    fill_cycles: float
+    macs: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+    sram_read_a: int
+    sram_read_b: int
+    sram_write_c: int
+    sram_fill_a: int
+    sram_fill_b: int
+
+
+_PLANS: dict[tuple, _TilePlan] = {}
+PLAN_CACHE_SIZE = 4096  # plans kept (a plan is a few arrays of tens of tiles)
+
+
+def _tile_plan(m: int, k: int, n: int, key: tuple, hw: HardwareConfig, name: str) -> _TilePlan:
+    """The tile plan of one GEMM, memoised by shape and :func:`gemm_plan_key` (not by ``hw``,
+    whose hash walks the whole config; any config with the same key gives the same plan)."""
+    full_key = (m, k, n, key)
+    plan = _PLANS.get(full_key)
+    if plan is None:
+        if len(_PLANS) >= PLAN_CACHE_SIZE:
+            _PLANS.clear()
+        plan = _PLANS[full_key] = _make_tile_plan(m, k, n, hw, name)
+    return plan
+
+
+def _make_tile_plan(m: int, k: int, n: int, hw: HardwareConfig, name: str) -> _TilePlan:
     bpe = hw.bytes_per_element
     db = hw.schedule.double_buffering
     w_cap = effective_capacity(hw.buffers.weight.size_bytes, db)
@@ -123,27 +165,56 @@ def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *,
     a_loads = np.where(load_a, heights[ii] * row_bytes, 0.0)
     b_loads = np.where(load_b, widths[jj] * row_bytes, 0.0)
     stores = (heights[ii] * widths[jj] * bpe).astype(np.float64)
-    shapes: dict[tuple[int, int], GemmTiming] = {}
-    timings: list[GemmTiming] = []
-    for hm, wn in zip(heights[ii].tolist(), widths[jj].tolist(), strict=True):
-        if (hm, wn) not in shapes:
-            shapes[(hm, wn)] = dense_gemm(hm, k, wn, hw)
-        timings.append(shapes[(hm, wn)])
-    bpc = hw.dram_bytes_per_cycle
-    compute = np.array([t.total_cycles for t in timings], dtype=np.float64)
-    total, stall, _ = tile_timeline((a_loads + b_loads) / bpc, compute, stores / bpc, db)
-    fill = float(sum(t.fill_drain_cycles for t in timings))
-    return TiledGemm(
-        compute_cycles=float(compute.sum()) - fill,
-        fill_cycles=fill,
-        stall_cycles=float(stall),
-        total_cycles=float(total),
-        macs=m * k * n,
+    # At most two tile heights and two widths: time each shape once, count its tiles.
+    tall = (ii == n_rows - 1).astype(np.int64)
+    wide = (jj == n_cols - 1).astype(np.int64)
+    shape_of = 2 * tall + wide
+    n_of = np.bincount(shape_of, minlength=4)
+    timings = [dense_gemm(int(heights[-1] if s >= 2 else heights[0]), k,
+                          int(widths[-1] if s % 2 else widths[0]), hw) if n_of[s] else None
+               for s in range(4)]
+    compute = np.array([t.total_cycles if t else 0 for t in timings],
+                       dtype=np.float64)[shape_of]
+
+    def total(attr: str) -> int:
+        return sum(int(n_of[s]) * getattr(t, attr) for s, t in enumerate(timings) if t)
+
+    fill = float(total("fill_drain_cycles"))
+    loads = a_loads + b_loads
+    for arr in (loads, compute, stores):
+        arr.flags.writeable = False
+    return _TilePlan(
+        loads=loads, compute=compute, stores=stores, double_buffered=db,
+        compute_cycles=float(compute.sum()) - fill, fill_cycles=fill, macs=m * k * n,
         dram_read_bytes=round(a_loads.sum() + b_loads.sum()),
         dram_write_bytes=round(stores.sum()),
-        sram_read_a=sum(t.sram_reads_a_bytes for t in timings),
-        sram_read_b=sum(t.sram_reads_b_bytes for t in timings),
-        sram_write_c=sum(t.sram_writes_c_bytes for t in timings),
-        sram_fill_a=round(a_loads.sum()),
-        sram_fill_b=round(b_loads.sum()),
-    )
+        sram_read_a=total("sram_reads_a_bytes"), sram_read_b=total("sram_reads_b_bytes"),
+        sram_write_c=total("sram_writes_c_bytes"),
+        sram_fill_a=round(a_loads.sum()), sram_fill_b=round(b_loads.sum()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _timed(plan: _TilePlan, bytes_per_cycle: float) -> TiledGemm:
+    total, stall, _ = tile_timeline(plan.loads / bytes_per_cycle, plan.compute,
+                                    plan.stores / bytes_per_cycle, plan.double_buffered)
+    return TiledGemm(
+        compute_cycles=plan.compute_cycles, fill_cycles=plan.fill_cycles,
+        stall_cycles=float(stall), total_cycles=float(total), macs=plan.macs,
+        dram_read_bytes=plan.dram_read_bytes, dram_write_bytes=plan.dram_write_bytes,
+        sram_read_a=plan.sram_read_a, sram_read_b=plan.sram_read_b,
+        sram_write_c=plan.sram_write_c, sram_fill_a=plan.sram_fill_a,
+        sram_fill_b=plan.sram_fill_b)
+
+
+def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *, name: str = "gemm",
+               plan_key: tuple | None = None) -> TiledGemm:
+    """Simulate one GEMM stage on the whole dense engine, tiled by buffer capacity.
+
+    Both operands come from DRAM. Memoised in two steps: the tile plan (shapes, bytes and
+    engine cycles per tile) by the few fields it reads (:func:`gemm_plan_key`, which a
+    caller timing many GEMMs on one config may pass in), and the tile timeline by the plan
+    and the DRAM bytes per cycle. A ViT repeats its shapes in every block, and a sweep
+    repeats them across design points that differ elsewhere.
+    """
+    key = gemm_plan_key(hw) if plan_key is None else plan_key
+    return _timed(_tile_plan(m, k, n, key, hw, name), hw.dram_bytes_per_cycle)

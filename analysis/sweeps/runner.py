@@ -136,10 +136,15 @@ def _trace_of(key: str, ref: str | bytes) -> Any:
 
 
 def metrics_of(result: Any) -> dict[str, float]:
-    """Every known metric of a :class:`SimulationResult`, as floats (whole-run and the
-    attention scope: :func:`vitsim.analysis.metrics.point_metrics`)."""
+    """Every known metric of a :class:`SimulationResult`, or of a prepared
+    :class:`~vitsim.simulator.prepared.Evaluation` (the same numbers without its stage
+    table), as floats (whole-run and the attention scope:
+    :func:`vitsim.analysis.metrics.point_metrics`)."""
     from vitsim.analysis.metrics import point_metrics
+    from vitsim.simulator.prepared import Evaluation
 
+    if isinstance(result, Evaluation):
+        return result.metrics()
     return point_metrics(result)
 
 
@@ -196,8 +201,14 @@ def _peer_run(workload_key: str, name: str, trace: Any, hw: HardwareConfig) -> A
 
 def _baseline_metrics(workload_key: str, trace: Any, hw: HardwareConfig, result: Any,
                       baselines: Sequence[str]) -> dict[str, float]:
-    from vitsim.analysis.compare import accelerator_scoped, comparison_rows, run_baseline
+    from vitsim.analysis.compare import (
+        accelerator_scoped,
+        comparison_rows,
+        evaluation_scoped,
+        run_baseline,
+    )
     from vitsim.hw_configs.peers import known_peers
+    from vitsim.simulator.prepared import Evaluation
 
     runs = []
     for name in baselines:
@@ -213,7 +224,9 @@ def _baseline_metrics(workload_key: str, trace: Any, hw: HardwareConfig, result:
                 _BASELINE_CACHE[key] = cached
         runs.append((name, cached))
     out: dict[str, float] = {}
-    for row in comparison_rows(trace.spec.name, hw.name, accelerator_scoped(result), runs):
+    scoped = evaluation_scoped(result) if isinstance(result, Evaluation) \
+        else accelerator_scoped(result)
+    for row in comparison_rows(trace.spec.name, hw.name, scoped, runs):
         slug = _baseline_slug(row.baseline)
         out[f"speedup_{slug}_{row.scope}"] = row.speedup
         out[f"energy_efficiency_{slug}_{row.scope}"] = row.energy_efficiency
@@ -224,8 +237,12 @@ def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
                    units: Sequence[tuple[str, HardwareConfig]],
                    baselines: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Simulate every ``(point key, hardware)`` of one workload, with its ratios over each
-    baseline; a failing point becomes a record with its one-line error."""
-    from vitsim.simulator.simulate import simulate
+    baseline; a failing point becomes a record with its one-line error.
+
+    The trace is prepared once per worker (:func:`vitsim.simulator.prepared.prepared` keeps
+    it while the trace is cached here) and each point evaluated to its totals: no stage
+    table is built."""
+    from vitsim.simulator.prepared import evaluate, prepared
 
     try:
         trace = _trace_of(workload_key, trace_ref)
@@ -236,8 +253,8 @@ def evaluate_chunk(workload_key: str, trace_ref: str | bytes,
     for key, hw in units:
         record: dict[str, Any] = {"point_hash": key}
         try:
-            result = simulate(trace, hw)
-            record.update(status=STATUS_OK, error=None, trace_hash=result.trace_hash,
+            result = evaluate(prepared(trace), hw)
+            record.update(status=STATUS_OK, error=None, trace_hash=trace.content_hash(),
                           **metrics_of(result))
             if baselines:
                 record.update(_baseline_metrics(workload_key, trace, hw, result, baselines))
@@ -779,13 +796,23 @@ class SweepOutcome:
 
 
 def _units(expansion: Expansion, done: set[str]) -> list[Unit]:
-    """Distinct unfinished points, sorted by workload so a worker's trace cache hits."""
+    """Distinct unfinished points, sorted by workload so a worker's trace cache hits, and
+    within a workload those that differ only in the DRAM bandwidth (or not at all in what
+    the attention reads) next to each other, in order of first appearance, so that they
+    share a chunk and the prepared trace's memoised attention
+    (:func:`vitsim.simulator.prepared.attention_key`) hits."""
+    from vitsim.simulator.prepared import attention_key
+
     seen: dict[str, Point] = {}
     for p in expansion.points:
         if p.ok and p.key not in done and p.key not in seen:
             seen[p.key] = p
     ordered = sorted(seen.values(), key=lambda p: (p.workload.key(), p.index))  # type: ignore[union-attr]
-    return [(p.key, p.hardware, p.workload) for p in ordered]  # type: ignore[misc]
+    together: dict[tuple[str, tuple], list[Point]] = {}
+    for p in ordered:
+        together.setdefault((p.workload.key(), attention_key(p.hardware)), []).append(p)  # type: ignore[union-attr, arg-type]
+    return [(p.key, p.hardware, p.workload)  # type: ignore[misc]
+            for same in together.values() for p in same]
 
 
 def plan_chunks(units: Sequence[Unit], *, workers: int, chunk_size: int | None = None) \
