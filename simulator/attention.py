@@ -49,7 +49,9 @@ from vitsim.simulator.kernels import (
     ROUND_ROBIN,
     best_split,
     heads_sparse_cycles,
+    heads_sparse_every_split,
     heads_split_rows_cycles,
+    heads_split_rows_every_split,
     segment_stalls,
 )
 from vitsim.simulator.linear import effective_capacity
@@ -310,19 +312,11 @@ def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
     n_units = unit_pairs.shape[0]
     ld = np.tile(np.arange(n_lines + 1, dtype=np.int64), n_units)
     unit_idx = np.repeat(np.arange(n_units), n_lines + 1)
-
-    def repeat(offsets: np.ndarray) -> np.ndarray:
-        """Offsets of the units' items when every unit appears n_lines + 1 times."""
-        return np.concatenate(([0], np.cumsum(np.diff(offsets)[unit_idx])))
-
-    def gather(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        pieces = [values[offsets[i]:offsets[i + 1]] for i in unit_idx]
-        return np.concatenate(pieces) if pieces else values[:0]
-
-    rep_rows = (gather(rows[0], rows[1]), repeat(rows[1]))
-    rep_cols = (gather(cols[0], cols[1]), repeat(cols[1]))
-    sparse_qk, sparse_sv = _sparse_unit_cycles(hw, n_lines - ld, unit_nnz[unit_idx],
-                                               rep_rows, rep_cols, cq, cv)
+    # [unit, sparse lines 0..L] in score-times, each unit's columns sorted once; reversed to
+    # [unit, dense lines 0..L] (sparse = L - dense).
+    qk = heads_sparse_every_split(cols[0], cols[1], n_lines, GREEDY)[:, ::-1].reshape(-1)
+    sv = heads_split_rows_every_split(rows[0], rows[1], n_lines)[:, ::-1].reshape(-1)
+    sparse_qk, sparse_sv = _scale_cycles(qk, cq), _scale_cycles(sv, cv)
     pairs = unit_pairs[unit_idx]
     per_line = np.where(pairs > 0, np.where(ld > 0, -(-pairs // np.maximum(ld, 1)),
                                             INFEASIBLE_CYCLES), 0)

@@ -74,7 +74,7 @@ def sparse_line_loads(trace: WorkloadTrace, hw: HardwareConfig,
         n_global = np.zeros(block.n_heads, dtype=np.int64)
         row_nnz = row_nnz + at.dense_row_nnz[rows]
         sparse_nnz = sparse_nnz + dense_nnz
-    from vitsim.simulator.simulate import _column_counts
+    from vitsim.simulator.prepared import _column_counts
 
     col_nnz, col_offsets = _column_counts(trace, heads, n_k, dense=not polarized)
     row_offsets = np.arange(0, block.n_heads * n_q + 1, n_q, dtype=np.int64)

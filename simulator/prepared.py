@@ -81,7 +81,8 @@ assert [COLUMNS[i] for i in range(_N_COLUMNS)[_OTHER_OPS]] == [
 _ATTENTION_STAGES = np.array([STAGES.index(s) for s in ("decode", "qk", "softmax", "sv")],
                              dtype=np.int8)
 MEMO_SIZE = 64  # memoised attention results per block group and linear-row sets per trace
-PREPARED_CACHE_SIZE = 8  # prepared traces kept for simulate(trace, hardware)
+PREPARED_CACHE_SIZE = 2  # prepared traces kept for simulate(trace, hardware); each holds
+# its trace alive (a ViT-H trace is hundreds of MiB), so only the last two
 
 
 # --------------------------------------------------------------------------------------

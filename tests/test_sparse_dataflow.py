@@ -146,3 +146,31 @@ def test_search_split_never_starves_an_engine_and_never_loses_to_proportional():
                                                          STAGES.index("sv")])].sum()
 
     assert engines_cycles(search) <= engines_cycles(proportional)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 30), max_size=25), min_size=1, max_size=4),
+       st.integers(0, 20))
+def test_every_split_kernels_equal_one_call_per_line_count(units, max_lines):
+    """The split search's kernels (each unit sorted once, every line count) against the
+    per-line-count kernels they replace."""
+    from vitsim.simulator.kernels import (
+        GREEDY,
+        heads_sparse_cycles,
+        heads_sparse_every_split,
+        heads_split_rows_cycles,
+        heads_split_rows_every_split,
+    )
+
+    values = np.array([c for u in units for c in u], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum([len(u) for u in units]))).astype(np.int64)
+    ones = np.ones(len(units), dtype=np.int64)
+    qk = heads_sparse_every_split(values, offsets, max_lines, GREEDY)
+    sv = heads_split_rows_every_split(values, offsets, max_lines)
+    assert qk.shape == sv.shape == (len(units), max_lines + 1)
+    for n_lines in range(max_lines + 1):
+        lines = np.full(len(units), n_lines, dtype=np.int64)
+        assert qk[:, n_lines].tolist() == heads_sparse_cycles(
+            values, offsets, lines, ones, GREEDY).tolist()
+        assert sv[:, n_lines].tolist() == heads_split_rows_cycles(
+            values, offsets, lines, ones).tolist()

@@ -13,9 +13,14 @@ from vitsim.simulator.kernels.sparse_rows import (
     ROUND_ROBIN,
     best_split,
     heads_sparse_cycles,
+    heads_sparse_every_split,
     line_loads,
 )
-from vitsim.simulator.kernels.split_rows import heads_split_rows_cycles, split_rows_line_loads
+from vitsim.simulator.kernels.split_rows import (
+    heads_split_rows_cycles,
+    heads_split_rows_every_split,
+    split_rows_line_loads,
+)
 from vitsim.simulator.kernels.timeline import segment_stalls, tile_timeline
 
 __all__ = [
@@ -24,7 +29,9 @@ __all__ = [
     "ROUND_ROBIN",
     "best_split",
     "heads_sparse_cycles",
+    "heads_sparse_every_split",
     "heads_split_rows_cycles",
+    "heads_split_rows_every_split",
     "line_loads",
     "sanger_pack_split",
     "segment_stalls",
