@@ -53,8 +53,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         cli_args.emit_json(summary_document(result))
         return 0
     t = result.totals
+    power = t.energy_mj / t.latency_ms * 1e3 if t.latency_ms else 0.0
     print(f"{result.model} on {hw.name}: {t.total_cycles:,.0f} cycles, "
-          f"{t.latency_ms:.4f} ms, {t.energy_mj:.4f} mJ, "
+          f"{t.latency_ms:.4f} ms, {t.energy_mj:.4f} mJ ({power:,.0f} mW on average), "
           f"MAC utilization {t.mac_utilization:.1%}, DRAM {t.dram_bytes / 1e6:.2f} MB, "
           f"{t.roofline_fraction:.0%} of its roofline bound")
     from vitsim.analysis.frames import by_stage  # pandas, for the printed table only
