@@ -124,3 +124,18 @@ def test_a_damaged_part_is_moved_aside_and_recomputed(serial, tmp_path: Path) ->
     assert (out / "parts" / (parts[0].name + ".damaged")).is_file()
     assert (out / "traces" / (trace.name + ".damaged")).is_file()
     _same_table(load_results(out), table)
+
+
+def test_a_dask_client_whose_loop_never_starts_is_one_line():
+    """distributed asserts when its IO-loop thread has not started within 10 s (a loaded
+    host); that is a connection failure, said in one line, not a traceback."""
+    from vitsim.analysis.sweeps.runner import _connect
+    from vitsim.errors import VitsimError
+
+    class StuckClient:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError
+
+    with pytest.raises(VitsimError, match="event loop did not start") as info:
+        _connect(StuckClient, "tcp://127.0.0.1:1")
+    assert info.value.source == "--scheduler tcp://127.0.0.1:1"

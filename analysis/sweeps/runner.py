@@ -456,6 +456,11 @@ def _connect(client_type: Any, scheduler: str) -> Any:
     except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise VitsimError(f"cannot connect to the Dask scheduler: {_one_line(err)}",
                           source=f"--scheduler {scheduler}") from None
+    except (AssertionError, RuntimeError):
+        # distributed's client asserts when its IO-loop thread has not started within 10 s
+        # (seen on a loaded 2-core host while connecting to an unreachable address)
+        raise VitsimError("cannot connect to the Dask scheduler: the Dask client's event loop "
+                          "did not start within 10 s", source=f"--scheduler {scheduler}") from None
 
 
 def default_workers() -> int:
