@@ -53,6 +53,10 @@ from vitsim.simulator.kernels import (
     heads_split_rows_cycles,
     heads_split_rows_every_split,
     segment_stalls,
+    units_greedy_max_load,
+    units_row_ends,
+    units_sorted_nonzero,
+    units_split_rows_max_load,
 )
 from vitsim.simulator.linear import effective_capacity
 from vitsim.workloads.model_spec import BlockSpec
@@ -196,6 +200,56 @@ def _units(hw: HardwareConfig, block: BlockSpec, n_blocks: int) -> _Units:
     return _Units(g=g, first=first, of=of, per_block=first.shape[0] // n_blocks)
 
 
+@dataclass(eq=False)
+class UnitView:
+    """What one head-group layout (:class:`_Units`) of fixed per-row and per-column counts
+    implies whatever the hardware: the units' offsets into the rows and columns, and, made on
+    first use, the inputs of the K-stationary kernels (each unit's column counts sorted, its
+    rows' running ends). A prepared trace keeps one per group, polarization and ``g``."""
+
+    units: _Units
+    rows: tuple[np.ndarray, np.ndarray]  # per-row kept counts, per-unit offsets
+    cols: tuple[np.ndarray, np.ndarray]  # per-column kept counts, per-unit offsets
+    _sorted_cols: tuple | None = None
+    _row_ends: np.ndarray | None = None
+    _held: dict = dataclasses.field(default_factory=dict)
+
+    def held(self, stationary: tuple[np.ndarray, np.ndarray], k_stationary: bool,
+             r: int) -> np.ndarray:
+        """Per head, the stationary operand's chunk loads of :func:`_operand_reads`
+        (``stationary``: the per-head counts of that dataflow), kept by dataflow and ``R``."""
+        held = self._held.get((k_stationary, r))
+        if held is None:
+            held = self._held[k_stationary, r] = _segment_sums(-(-stationary[0] // r),
+                                                               stationary[1])
+        return held
+
+    def sorted_cols(self) -> tuple:
+        """:func:`~vitsim.simulator.kernels.units_sorted_nonzero` of the columns."""
+        if self._sorted_cols is None:
+            self._sorted_cols = units_sorted_nonzero(*self.cols)
+        return self._sorted_cols
+
+    def row_ends(self) -> np.ndarray:
+        """:func:`~vitsim.simulator.kernels.units_row_ends` of the rows."""
+        if self._row_ends is None:
+            self._row_ends = units_row_ends(*self.rows)
+        return self._row_ends
+
+
+def _unit_view(hw: HardwareConfig, block: BlockSpec, n_blocks: int, row_nnz: np.ndarray,
+               row_offsets: np.ndarray, col_nnz: np.ndarray, col_offsets: np.ndarray,
+               views: dict[int, UnitView]) -> UnitView:
+    """The :class:`UnitView` of ``hw``'s head groups, from ``views`` (by ``g``), made and kept
+    there when missing."""
+    view = views.get(heads_in_parallel(hw, block))
+    if view is None:
+        u = _units(hw, block, n_blocks)
+        view = views[u.g] = UnitView(units=u, rows=(row_nnz, u.offsets(row_offsets)),
+                                     cols=(col_nnz, u.offsets(col_offsets)))
+    return view
+
+
 @dataclass(frozen=True)
 class _EngineTimes:
     """Per-unit engine cycles of Q K^T and S V, and per-head MACs and index bytes."""
@@ -224,7 +278,8 @@ def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def _operand_reads(hw: HardwareConfig, block: BlockSpec, n_global: np.ndarray,
                    sparse_nnz: np.ndarray, lines_per_head: np.ndarray,
-                   stationary: tuple[np.ndarray, np.ndarray]) -> dict:
+                   stationary: tuple[np.ndarray, np.ndarray],
+                   held_loads: np.ndarray | None = None) -> dict:
     """Elements of Q, K, S and V the MAC lines read from SRAM per head (register level).
 
     A line holds one ``macs_per_line``-long chunk of an operand in its multipliers' registers
@@ -242,13 +297,16 @@ def _operand_reads(hw: HardwareConfig, block: BlockSpec, n_global: np.ndarray,
       accumulate (``ceil(d_v / R)`` reads per score); every score reads its V row.
 
     ``stationary`` is the per-item kept counts and per-head offsets of the sparser region's
-    stationary operand (key columns for K-stationary, query rows for ``rows``).
+    stationary operand (key columns for K-stationary, query rows for ``rows``);
+    ``held_loads``, when given, their ``sum_j ceil(c_j / R)`` per head, computed before.
     """
     n_q, d, dv = block.n_q_tokens, block.qk_dim, block.v_dim
     r = hw.mac_array.accumulators_per_line
     pairs = n_q * n_global
     groups = np.where(n_global > 0, -(-n_global // np.maximum(lines_per_head, 1)), 0)
-    held = _segment_sums(-(-stationary[0] // r), stationary[1]) * d
+    if held_loads is None:
+        held_loads = _segment_sums(-(-stationary[0] // r), stationary[1])
+    held = held_loads * d
     streamed = sparse_nnz * d
     k_stationary = hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY
     scores = pairs + sparse_nnz
@@ -283,10 +341,17 @@ def _dense_design_times(hw: HardwareConfig, block: BlockSpec, u: _Units,
 
 def _sparse_unit_cycles(hw: HardwareConfig, sparse_lines: np.ndarray, unit_nnz: np.ndarray,
                         rows: tuple[np.ndarray, np.ndarray],
-                        cols: tuple[np.ndarray, np.ndarray], cq: int, cv: int
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        cols: tuple[np.ndarray, np.ndarray], cq: int, cv: int,
+                        view: UnitView | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cycles of the busiest sparse line in Q K^T and in S V, per unit, for ``sparse_lines``
-    lines; ``rows``/``cols``: per-row and per-column kept counts with per-unit offsets."""
+    lines; ``rows``/``cols``: per-row and per-column kept counts with per-unit offsets;
+    ``view``: the same units' precomputed kernel inputs, if any (same results, faster)."""
+    if hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY and view is not None:
+        nnz, offsets, run_values, run_counts, run_offsets, total, largest = view.sorted_cols()
+        qk = units_greedy_max_load(nnz, offsets, run_values, run_counts, run_offsets, total,
+                                   largest, sparse_lines)
+        sv = units_split_rows_max_load(view.row_ends(), view.rows[1], sparse_lines)
+        return _scale_cycles(qk, cq), _scale_cycles(sv, cv)
     if hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY:
         ones = np.ones(sparse_lines.shape[0], dtype=np.int64)
         qk = heads_sparse_cycles(cols[0], cols[1], sparse_lines.astype(np.int64), ones, GREEDY)
@@ -328,17 +393,18 @@ def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
 def _engine_times(hw: HardwareConfig, block: BlockSpec, u: _Units, n_global: np.ndarray,
                   sparse_nnz: np.ndarray, row_nnz: np.ndarray, row_offsets: np.ndarray,
                   col_nnz: np.ndarray, col_offsets: np.ndarray,
-                  max_row_kept: np.ndarray) -> _EngineTimes:
+                  max_row_kept: np.ndarray, view: UnitView | None = None) -> _EngineTimes:
     """The denser engine on the global columns and the sparser engine on the rest, with the
-    MAC lines split between them per unit by the allocation policy."""
+    MAC lines split between them per unit by the allocation policy (``view``: the units'
+    precomputed offsets and kernel inputs, if any)."""
     n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
     h = block.n_heads
     width = hw.mac_array.macs_per_line
     cq, cv = math.ceil(d / width), math.ceil(dv / width)
     dense_pairs = (n_q * n_global).astype(np.int64)
     unit_pairs, unit_nnz = u.sum(dense_pairs), u.sum(sparse_nnz)
-    rows = (row_nnz, u.offsets(row_offsets))
-    cols = (col_nnz, u.offsets(col_offsets))
+    rows = view.rows if view is not None else (row_nnz, u.offsets(row_offsets))
+    cols = view.cols if view is not None else (col_nnz, u.offsets(col_offsets))
     k_stationary = hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY
     if hw.lines_shared:
         if hw.mac_array.n_lines < 2 and np.any((unit_pairs > 0) & (unit_nnz > 0)):
@@ -364,10 +430,13 @@ def _engine_times(hw: HardwareConfig, block: BlockSpec, u: _Units, n_global: np.
         dense_qk = u.sum([t.total_cycles if t else 0 for t in qk_gemms])
         dense_sv = u.sum([t.total_cycles if t else 0 for t in sv_gemms])
     sparse_lines = hw.mac_array.n_lines - dense_lines
-    sparse_qk, sparse_sv = _sparse_unit_cycles(hw, sparse_lines, unit_nnz, rows, cols, cq, cv)
+    sparse_qk, sparse_sv = _sparse_unit_cycles(hw, sparse_lines, unit_nnz, rows, cols, cq, cv,
+                                               view)
     stationary = (col_nnz, col_offsets) if k_stationary else (row_nnz, row_offsets)
+    held = None if view is None else view.held(stationary, k_stationary,
+                                               hw.mac_array.accumulators_per_line)
     reads = _operand_reads(hw, block, n_global, sparse_nnz, dense_lines[u.of] // u.g,
-                           stationary)
+                           stationary, held)
     if not hw.lines_shared:  # the denser region's operands as the systolic array reads them
         no_global = np.zeros_like(n_global)
         reads = _operand_reads(hw, block, no_global, sparse_nnz, no_global, stationary)
@@ -556,23 +625,32 @@ def attention_core(
     max_row_kept: np.ndarray,
     col_nnz: np.ndarray | None = None,
     col_offsets: np.ndarray | None = None,
+    views: dict[int, UnitView] | None = None,
 ) -> AttentionCore:
     """:func:`simulate_attention` without the memory stalls, which are all that depends on
     the DRAM bandwidth: a sweep over bandwidths (or the prepared form) keeps this and calls
-    :func:`attention_stalls` per point."""
+    :func:`attention_stalls` per point.
+
+    ``views``: a dict (``g`` -> :class:`UnitView`) that a caller keeps for these very arrays
+    across hardware points; what depends on the head groups only is made once per ``g`` and
+    read from it afterwards (the results are the same with or without it)."""
     h = block.n_heads
     n_heads = n_blocks * h
     if n_global.shape[0] != n_heads:
         raise ValueError(f"expected {n_heads} heads, got {n_global.shape[0]}")
-    u = _units(hw, block, n_blocks)
     if hw.engines.sparse.enabled:
         if col_nnz is None or col_offsets is None:
             if hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY:
                 raise ValueError("the K-stationary dataflow needs the per-column counts")
             col_nnz, col_offsets = row_nnz, row_offsets
+            views = None  # a view is kept for the column counts the caller passes
+        view = None if views is None else _unit_view(hw, block, n_blocks, row_nnz, row_offsets,
+                                                     col_nnz, col_offsets, views)
+        u = _units(hw, block, n_blocks) if view is None else view.units
         e = _engine_times(hw, block, u, n_global, sparse_nnz, row_nnz, row_offsets, col_nnz,
-                          col_offsets, max_row_kept)
+                          col_offsets, max_row_kept, view)
     else:
+        u = _units(hw, block, n_blocks)
         e = _dense_design_times(hw, block, u, n_heads)
     softmax_ops = e.scores
     unit_softmax = np.ceil(u.sum(softmax_ops) / hw.softmax.ops_per_cycle).astype(np.int64)

@@ -150,6 +150,8 @@ class PreparedGroup:
     heads: np.ndarray = field(repr=False)  # model-wide head indices
     _columns: dict = field(default_factory=dict, repr=False)
     memo: _Memo = field(default_factory=_Memo, repr=False)
+    # polarized -> g -> UnitView: the head groups' offsets and kernel inputs, per layout
+    unit_views: dict = field(default_factory=lambda: {True: {}, False: {}}, repr=False)
 
     def columns(self, *, dense: bool) -> tuple[np.ndarray, np.ndarray]:
         """Per-key-column kept counts with per-head offsets (the CSC view): of the sparser
@@ -398,7 +400,8 @@ def _group_core(hw: HardwareConfig, g: PreparedGroup) -> AttentionCore:
         rows_nnz, s_nnz = g.kept_rows, g.sparse_nnz + g.dense_nnz
     col_nnz, col_offsets = g.columns(dense=not polarized)
     return attention_core(hw, g.block, g.layers.shape[0], n_global, s_nnz, rows_nnz,
-                          g.row_offsets, g.max_row, col_nnz, col_offsets)
+                          g.row_offsets, g.max_row, col_nnz, col_offsets,
+                          views=g.unit_views[polarized])
 
 
 def _layout(p: PreparedTrace, scalar_stages: Sequence[Sequence[str]],

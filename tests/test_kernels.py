@@ -25,6 +25,8 @@ from vitsim.simulator.kernels import (
     line_loads,
     segment_stalls,
     tile_timeline,
+    units_greedy_max_load,
+    units_sorted_nonzero,
 )
 
 POLICIES = (ROUND_ROBIN, GREEDY)
@@ -338,6 +340,39 @@ def test_heads_sparse_cycles_random_deit_like(rng, policy):
     cps = rng.integers(1, 5, size=6)
     cycles = heads_sparse_cycles(row_nnz, row_offsets, n_lines, cps, policy)
     assert cycles.tolist() == naive_heads_sparse_cycles(row_nnz, row_offsets, n_lines, cps, policy)
+
+
+@HYPOTHESIS
+@given(inputs=heads_inputs())
+def test_units_greedy_max_load_matches_naive(inputs):
+    """Sorted once per unit, run-length encoded, then scheduled per line count: as the
+    naive greedy at one cycle per score, on any number of lines."""
+    row_nnz, row_offsets, n_lines, _, _, _ = inputs
+    prepared = units_sorted_nonzero(row_nnz, row_offsets)
+    ones = [1] * len(n_lines)
+    for lines in (n_lines, n_lines + 1, np.maximum(n_lines - 1, 0)):
+        got = units_greedy_max_load(*prepared, lines.astype(np.int64))
+        assert got.tolist() == naive_heads_sparse_cycles(row_nnz, row_offsets, lines, ones,
+                                                         GREEDY)
+
+
+@HYPOTHESIS
+@given(inputs=heads_inputs(max_nnz=10**6))
+def test_units_greedy_max_load_matches_naive_on_large_counts(inputs):
+    """Large counts take the heap instead of the bucket queue."""
+    row_nnz, row_offsets, n_lines, _, _, _ = inputs
+    got = units_greedy_max_load(*units_sorted_nonzero(row_nnz, row_offsets), n_lines)
+    assert got.tolist() == naive_heads_sparse_cycles(row_nnz, row_offsets, n_lines,
+                                                     [1] * len(n_lines), GREEDY)
+
+
+def test_units_greedy_max_load_random_deit_like(rng):
+    row_nnz, row_offsets = random_heads(rng, 6, 197, 0.1)
+    prepared = units_sorted_nonzero(row_nnz, row_offsets)
+    for _ in range(5):
+        n_lines = rng.integers(0, 129, size=6).astype(np.int64)
+        assert units_greedy_max_load(*prepared, n_lines).tolist() == \
+            naive_heads_sparse_cycles(row_nnz, row_offsets, n_lines, [1] * 6, GREEDY)
 
 
 def test_heads_sparse_cycles_without_lines():

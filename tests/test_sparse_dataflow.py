@@ -16,6 +16,8 @@ from vitsim.simulator.kernels import (
     INFEASIBLE_CYCLES,
     heads_split_rows_cycles,
     split_rows_line_loads,
+    units_row_ends,
+    units_split_rows_max_load,
 )
 from vitsim.simulator.simulate import simulate
 from vitsim.workloads.model_spec import get_spec
@@ -45,6 +47,21 @@ def naive_split_loads(rows: list[int], n_lines: int) -> list[int]:
 def test_split_rows_matches_its_naive_twin(rows, n_lines):
     got = split_rows_line_loads(np.array(rows, dtype=np.int64), 0, len(rows), n_lines)
     assert got.tolist() == naive_split_loads(rows, n_lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), max_size=30), max_size=4),
+       st.lists(st.integers(0, 40), min_size=4, max_size=4))
+def test_split_rows_from_row_ends_matches_its_naive_twin(units, n_lines):
+    """The bisection over the rows' running ends gives the busiest line of the naive split
+    (0 without work, the sentinel without lines)."""
+    rows = np.array([c for unit in units for c in unit], dtype=np.int64)
+    offsets = np.cumsum([0] + [len(unit) for unit in units]).astype(np.int64)
+    lines = np.array(n_lines[:len(units)], dtype=np.int64)
+    got = units_split_rows_max_load(units_row_ends(rows, offsets), offsets, lines)
+    want = [0 if sum(unit) == 0 else INFEASIBLE_CYCLES if n == 0
+            else max(naive_split_loads(unit, n)) for unit, n in zip(units, lines, strict=True)]
+    assert got.tolist() == want
 
 
 def test_a_row_split_over_k_lines_costs_its_share_plus_the_reduction():

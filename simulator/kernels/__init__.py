@@ -15,11 +15,15 @@ from vitsim.simulator.kernels.sparse_rows import (
     heads_sparse_cycles,
     heads_sparse_every_split,
     line_loads,
+    units_greedy_max_load,
+    units_sorted_nonzero,
 )
 from vitsim.simulator.kernels.split_rows import (
     heads_split_rows_cycles,
     heads_split_rows_every_split,
     split_rows_line_loads,
+    units_row_ends,
+    units_split_rows_max_load,
 )
 from vitsim.simulator.kernels.timeline import segment_stalls, tile_timeline
 
@@ -37,4 +41,8 @@ __all__ = [
     "segment_stalls",
     "split_rows_line_loads",
     "tile_timeline",
+    "units_greedy_max_load",
+    "units_row_ends",
+    "units_sorted_nonzero",
+    "units_split_rows_max_load",
 ]

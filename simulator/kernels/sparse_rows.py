@@ -488,3 +488,111 @@ def best_split(
         dense_lines[h] = best_dense
         cycles[h] = best
     return dense_lines, cycles
+
+
+@jit
+def units_sorted_nonzero(row_nnz, row_offsets):
+    """Each unit's nonzero counts, largest first (the hardware-independent part of
+    :data:`GREEDY` scheduling, sorted once per unit layout and reused for every line count):
+    ``(sorted_nnz, sorted_offsets [U + 1], run_values, run_counts, run_offsets [U + 1],
+    total [U], largest [U])``; the runs are ``sorted_nnz`` run-length encoded."""
+    n_units = row_offsets.shape[0] - 1
+    _check_heads(row_nnz, row_offsets, n_units, np.ones(n_units, dtype=np.int64))
+    total = np.zeros(n_units, dtype=np.int64)
+    largest = np.zeros(n_units, dtype=np.int64)
+    sorted_offsets = np.zeros(n_units + 1, dtype=np.int64)
+    parts = []
+    for u in range(n_units):
+        sorted_nnz, unit_total, unit_largest = _head_rows(row_nnz, row_offsets[u],
+                                                          row_offsets[u + 1], GREEDY)
+        total[u] = unit_total
+        largest[u] = unit_largest
+        sorted_offsets[u + 1] = sorted_offsets[u] + sorted_nnz.shape[0]
+        parts.append(sorted_nnz)
+    out = np.empty(sorted_offsets[n_units], dtype=np.int64)
+    run_values = np.empty(sorted_offsets[n_units], dtype=np.int64)
+    run_counts = np.empty(sorted_offsets[n_units], dtype=np.int64)
+    run_offsets = np.zeros(n_units + 1, dtype=np.int64)
+    n_runs = 0
+    for u in range(n_units):
+        out[sorted_offsets[u]:sorted_offsets[u + 1]] = parts[u]
+        for w in parts[u]:
+            if n_runs > run_offsets[u] and run_values[n_runs - 1] == w:
+                run_counts[n_runs - 1] += 1
+            else:
+                run_values[n_runs] = w
+                run_counts[n_runs] = 1
+                n_runs += 1
+        run_offsets[u + 1] = n_runs
+    return (out, sorted_offsets, run_values[:n_runs].copy(), run_counts[:n_runs].copy(),
+            run_offsets, total, largest)
+
+
+@jit
+def _lpt_max_bucket_runs(run_values, run_counts, start, stop, n_lines, buckets):
+    """:func:`_lpt_max_buckets` over run-length encoded work (descending values with their
+    counts): the equal items of a run go, as many at once as there are lines at the lowest
+    load, onto those lines (each item of the run would pick one of them in turn, since a
+    line that took one is no longer the lowest)."""
+    buckets[0] = n_lines
+    low = 0
+    worst = 0
+    for r in range(start, stop):
+        w = run_values[r]
+        left = run_counts[r]
+        while left > 0:
+            while buckets[low] == 0:
+                low += 1
+            k = min(left, buckets[low])
+            buckets[low] -= k
+            buckets[low + w] += k
+            worst = max(worst, low + w)
+            left -= k
+    for k in range(worst + 1):
+        buckets[k] = 0
+    return worst
+
+
+@jit
+def units_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets,
+                          total, largest, n_lines):
+    """:func:`heads_sparse_cycles` with :data:`GREEDY` at one cycle per score, from the
+    output of :func:`units_sorted_nonzero`: int64 [U], the busiest line's kept scores of each
+    unit on ``n_lines[u]`` lines (0 without work, the sentinel without lines)."""
+    n_units = n_lines.shape[0]
+    if sorted_offsets.shape[0] != n_units + 1 or run_offsets.shape[0] != n_units + 1:
+        raise ValueError("the offsets must have one entry more than there are units")
+    max_lines = 0
+    max_sorted = 0
+    for u in range(n_units):
+        if n_lines[u] < 0:
+            raise ValueError("n_lines must be >= 0")
+        max_lines = max(max_lines, n_lines[u])
+        max_sorted = max(max_sorted, sorted_offsets[u + 1] - sorted_offsets[u])
+    line_buf = np.empty(max_lines, dtype=np.int64)
+    idx_buf = np.empty(max_lines, dtype=np.int64)
+    buckets = np.zeros(4 * max_sorted + 64, dtype=np.int64)
+    out = np.zeros(n_units, dtype=np.int64)
+    for u in range(n_units):
+        lines = n_lines[u]
+        if total[u] == 0:
+            continue
+        if lines == 0:
+            out[u] = INFEASIBLE_CYCLES
+            continue
+        if lines == 1:
+            out[u] = total[u]
+            continue
+        if sorted_offsets[u + 1] - sorted_offsets[u] <= lines:
+            out[u] = largest[u]  # every count lands on an empty line
+        elif total[u] // lines + largest[u] < buckets.shape[0]:
+            out[u] = _lpt_max_bucket_runs(run_values, run_counts, run_offsets[u],
+                                          run_offsets[u + 1], lines, buckets)
+        else:
+            work = sorted_nnz[sorted_offsets[u]:sorted_offsets[u + 1]]
+            _lpt_heap(work, work.shape[0], lines, line_buf, idx_buf)
+            worst = 0
+            for k in range(lines):
+                worst = max(worst, line_buf[k])
+            out[u] = worst
+    return out
