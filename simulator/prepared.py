@@ -48,6 +48,7 @@ from vitsim.simulator.counts import (
     StageTable,
 )
 from vitsim.simulator.energy import COMPONENTS
+from vitsim.simulator.kernels import head_column_counts
 from vitsim.simulator.linear import TiledGemm, gemm_plan_key, tiled_gemm
 from vitsim.simulator.results import SimulationResult, Totals
 from vitsim.workloads.model_spec import Activation, BlockSpec, Gemm, Norm
@@ -96,19 +97,13 @@ def _column_counts(trace: WorkloadTrace, heads: np.ndarray, n_k: int, *,
     head's ``n_k`` columns in turn, with per-head offsets; ``dense`` adds the global columns
     (the no-polarization ablation, where every kept score is sparse)."""
     at = trace.attention
-    parts, owners = [], []
     regions = [(at.sparse_offsets, at.sparse_indices)]
     if dense:
         regions.append((at.dense_offsets, at.dense_indices))
+    col_nnz = np.zeros(heads.shape[0] * n_k, dtype=np.int64)
     for offsets, indices in regions:
-        start, stop = offsets[heads], offsets[heads + 1]
-        counts = stop - start
-        idx = np.repeat(start - np.cumsum(np.concatenate(([0], counts[:-1]))), counts) \
-            + np.arange(int(counts.sum()))
-        parts.append(indices[idx].astype(np.int64))
-        owners.append(np.repeat(np.arange(heads.shape[0], dtype=np.int64), counts))
-    cols = np.concatenate(parts) + np.concatenate(owners) * n_k
-    col_nnz = np.bincount(cols, minlength=heads.shape[0] * n_k).astype(np.int64)
+        head_column_counts(offsets, indices, np.ascontiguousarray(heads, dtype=np.int64),
+                           n_k, col_nnz)
     return col_nnz, np.arange(0, heads.shape[0] * n_k + 1, n_k, dtype=np.int64)
 
 

@@ -639,3 +639,33 @@ def test_timeline_empty_and_bad_input():
         tile_timeline(np.array([-1.0]), np.ones(1), np.ones(1), False)
     with pytest.raises(ValueError):
         tile_timeline(np.array([np.nan]), np.ones(1), np.ones(1), True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), max_size=20), min_size=1, max_size=6),
+       st.data())
+def test_head_column_counts_matches_bincount(heads_cols, data):
+    """The CSC column counts kernel against numpy's bincount of (head slot, column)."""
+    from vitsim.simulator.kernels import head_column_counts
+
+    n_k = 10
+    indices = np.array([c for cols in heads_cols for c in cols], dtype=np.int32)
+    offsets = np.concatenate(([0], np.cumsum([len(c) for c in heads_cols]))).astype(np.int64)
+    heads = np.array(data.draw(st.lists(st.integers(0, len(heads_cols) - 1), max_size=4)),
+                     dtype=np.int64)
+    want = np.zeros(len(heads) * n_k, dtype=np.int64)
+    for i, h in enumerate(heads):
+        for c in heads_cols[h]:
+            want[i * n_k + c] += 1
+    got = head_column_counts(offsets, indices, heads, n_k, np.zeros(len(heads) * n_k,
+                                                                     dtype=np.int64))
+    assert got.tolist() == want.tolist()
+
+
+def test_head_column_counts_refuses_a_column_outside_the_keys():
+    from vitsim.simulator.kernels import head_column_counts
+
+    offsets, indices = np.array([0, 2], dtype=np.int64), np.array([1, 5], dtype=np.int32)
+    with pytest.raises(ValueError, match="outside"):
+        head_column_counts(offsets, indices, np.array([0], dtype=np.int64), 3,
+                           np.zeros(3, dtype=np.int64))

@@ -596,3 +596,20 @@ def units_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts, ru
                 worst = max(worst, line_buf[k])
             out[u] = worst
     return out
+
+
+@jit
+def head_column_counts(offsets, indices, heads, n_k, out):
+    """Add to ``out`` (int64 [len(heads) * n_k]) the entries of every head of ``heads`` per
+    key column: head ``heads[i]``'s column indices are ``indices[offsets[h]:offsets[h + 1]]``
+    (a CSR region of the trace), counted at ``out[i * n_k + column]``. One pass, no
+    temporaries (a ViT-H trace holds ~10^8 kept scores)."""
+    for i in range(heads.shape[0]):
+        h = heads[i]
+        base = i * n_k
+        for e in range(offsets[h], offsets[h + 1]):
+            c = indices[e]
+            if c < 0 or c >= n_k:
+                raise ValueError("a column index is outside its head's key tokens")
+            out[base + c] += 1
+    return out
