@@ -86,25 +86,17 @@ def heads_split_rows_cycles(row_nnz, row_offsets, n_lines, cycles_per_score):
 def heads_split_rows_every_split(row_nnz, row_offsets, max_lines):
     """int64 [U, max_lines + 1]: entry ``[u, L]`` is the busiest line's score-times of unit
     ``u`` on ``L`` lines (:func:`heads_split_rows_cycles` at one cycle per score), for every
-    ``L`` in ``0..max_lines``."""
+    ``L`` in ``0..max_lines``: the rows' running ends once, then the bisecting schedule of
+    :func:`units_split_rows_max_load` per line count."""
     if max_lines < 0:
         raise ValueError("max_lines must be >= 0")
     n_units = row_offsets.shape[0] - 1
+    ends = units_row_ends(row_nnz, row_offsets)
     out = np.zeros((n_units, max_lines + 1), dtype=np.int64)
-    for u in range(n_units):
-        start, stop = row_offsets[u], row_offsets[u + 1]
-        if stop < start:
-            raise ValueError("row_offsets must be non-decreasing")
-        total = 0
-        for r in range(start, stop):
-            if row_nnz[r] < 0:
-                raise ValueError("row_nnz must be >= 0")
-            total += row_nnz[r]
-        if total == 0:
-            continue
-        out[u, 0] = INFEASIBLE_CYCLES
-        for n_lines in range(1, max_lines + 1):
-            out[u, n_lines] = split_rows_line_loads(row_nnz, start, stop, n_lines).max()
+    lines = np.empty(n_units, dtype=np.int64)
+    for n_lines in range(max_lines + 1):
+        lines[:] = n_lines
+        out[:, n_lines] = units_split_rows_max_load(ends, row_offsets, lines)
     return out
 
 
