@@ -266,7 +266,7 @@ class WorkloadTrace:
             h.update(name.encode())
             # the array's own buffer (a copy only if it is not C-contiguous): the same bytes
             # as tobytes() without a second copy of a ViT-H trace's hundreds of MiB
-            h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+            h.update(np.ascontiguousarray(arr).data.cast("B"))
         return h.hexdigest()
 
     def save(self, path: str | Path) -> None:
