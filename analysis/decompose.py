@@ -34,13 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vitsim.analysis.compare import ATTENTION_STAGES
 from vitsim.hw_configs.loader import apply_overrides, load_hardware
 from vitsim.hw_configs.schema import HardwareConfig
 from vitsim.simulator.counts import STAGES
 from vitsim.simulator.released import ReleasedReading, released_attention
 from vitsim.workloads.trace import WorkloadTrace
-
-ATTENTION_STAGES = ("decode", "qk", "softmax", "sv")
 
 # Overrides standing for "free" in the vitsim steps: far above any work a ViT block has.
 _FREE_SOFTMAX = "softmax.ops_per_cycle=1000000"

@@ -820,12 +820,18 @@ class HardwareConfig(Validated):
     @property
     def sram_leakage_mw(self) -> float:
         """Leakage of the physical buffers by the SRAM model (0 for the table model)."""
+        return self.sram_leakage_mw_of(BUFFER_NAMES)
+
+    def sram_leakage_mw_of(self, names: typing.Iterable[str]) -> float:
+        """Leakage of the physical buffers among ``names`` by the SRAM model (0 for the
+        table model; an alias, ``physical: false``, leaks nothing of its own)."""
         if self.energy.sram_model is SramModel.TABLE:
             return 0.0
         from vitsim.hw_configs.sram import cacti_28nm
 
-        return math.fsum(buf.banks * cacti_28nm(buf.size_kib / buf.banks).leakage_mw
-                         for _, buf in self.buffers.items() if buf.physical)
+        bufs = [self.buffers[n] for n in names]
+        return math.fsum(b.banks * cacti_28nm(b.size_kib / b.banks).leakage_mw
+                         for b in bufs if b.physical)
 
     @property
     def leakage_mw(self) -> float:

@@ -17,6 +17,7 @@ from the ``table`` model's Horowitz-derived numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -62,11 +63,12 @@ def _loglog(size_kib: float, column: int) -> float:
     return math.exp(math.log(y0) + t * (math.log(y1) - math.log(y0)))
 
 
+@functools.lru_cache(maxsize=256)
 def cacti_28nm(size_kib: float) -> SramCost:
     """Per-byte read/write energy and leakage of one ``size_kib`` SRAM array at 28 nm.
 
     At a tabulated size the CACTI point itself (bit for bit); between points log-log
-    interpolation.
+    interpolation. Memoised: every energy and leakage price of a design asks for it.
     """
     if not size_kib > 0:
         raise ValueError(f"an SRAM array needs a positive size, got {size_kib!r} KiB")

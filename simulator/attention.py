@@ -369,7 +369,7 @@ def _scale_cycles(load: npt.ArrayLike, cycles_per_score: int) -> np.ndarray:
 
 
 def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
-                               unit_nnz: np.ndarray, rows: tuple[np.ndarray, np.ndarray],
+                               rows: tuple[np.ndarray, np.ndarray],
                                cols: tuple[np.ndarray, np.ndarray], cq: int, cv: int
                                ) -> np.ndarray:
     """The dense-line count minimising each unit's Q K^T + S V time, by trying every split."""
@@ -379,7 +379,7 @@ def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
     unit_idx = np.repeat(np.arange(n_units), n_lines + 1)
     # [unit, sparse lines 0..L] in score-times, each unit's columns sorted once; reversed to
     # [unit, dense lines 0..L] (sparse = L - dense).
-    qk = heads_sparse_every_split(cols[0], cols[1], n_lines, GREEDY)[:, ::-1].reshape(-1)
+    qk = heads_sparse_every_split(cols[0], cols[1], n_lines)[:, ::-1].reshape(-1)
     sv = heads_split_rows_every_split(rows[0], rows[1], n_lines)[:, ::-1].reshape(-1)
     sparse_qk, sparse_sv = _scale_cycles(qk, cq), _scale_cycles(sv, cv)
     pairs = unit_pairs[unit_idx]
@@ -414,8 +414,7 @@ def _engine_times(hw: HardwareConfig, block: BlockSpec, u: _Units, n_global: np.
                               f"engines (block {block.name}); use at least 2 lines or "
                               f"schedule.polarization: false", field="mac_array.n_lines")
         if k_stationary and hw.allocation.policy is AllocationPolicy.SEARCH:
-            dense_lines = _search_split_k_stationary(hw, unit_pairs, unit_nnz, rows, cols,
-                                                     cq, cv)
+            dense_lines = _search_split_k_stationary(hw, unit_pairs, rows, cols, cq, cv)
         else:
             dense_lines = _split_lines(hw, unit_pairs, unit_nnz, rows[0], rows[1], cq + cv)
         per_line = np.divide(unit_pairs + dense_lines - 1, dense_lines,

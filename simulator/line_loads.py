@@ -20,6 +20,7 @@ from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import HardwareConfig, RowPolicy, SparseDataflow
 from vitsim.simulator.attention import _engine_times, _units
 from vitsim.simulator.kernels import GREEDY, ROUND_ROBIN, line_loads, split_rows_line_loads
+from vitsim.simulator.prepared import attention_inputs, prepared
 from vitsim.workloads.trace import WorkloadTrace
 
 __all__ = ["GroupLineLoads", "sparse_line_loads"]
@@ -58,38 +59,23 @@ def sparse_line_loads(trace: WorkloadTrace, hw: HardwareConfig,
     if not (hw.engines.sparse.enabled and hw.lines_shared):
         raise VitsimError("per-line loads need a sparser engine sharing the MAC lines",
                           field="engines.sparse.enabled")
-    block = spec.blocks[layer]
-    at = trace.attention
-    first = int(sum(b.n_heads for b in spec.blocks[:layer]))
-    heads = np.arange(first, first + block.n_heads)
-    n_q, n_k = block.n_q_tokens, block.n_k_tokens
-    rows = (at.row_offsets[heads][:, None] + np.arange(n_q)).reshape(-1)
-    polarized = hw.schedule.polarization
-    sparse_nnz = at.sparse_nnz()[heads]
-    row_nnz = at.sparse_row_nnz[rows].astype(np.int64)
-    if polarized:
-        n_global = at.n_global[heads].astype(np.int64)
-    else:
-        dense_nnz = at.dense_nnz()[heads]
-        n_global = np.zeros(block.n_heads, dtype=np.int64)
-        row_nnz = row_nnz + at.dense_row_nnz[rows]
-        sparse_nnz = sparse_nnz + dense_nnz
-    from vitsim.simulator.prepared import _column_counts
-
-    col_nnz, col_offsets = _column_counts(trace, heads, n_k, dense=not polarized)
-    row_offsets = np.arange(0, block.n_heads * n_q + 1, n_q, dtype=np.int64)
-    kept = (at.sparse_row_nnz[rows] + at.dense_row_nnz[rows]).reshape(-1, n_q)
-    max_row = kept.max(axis=1) if n_q else np.zeros(block.n_heads, dtype=np.int64)
-    u = _units(hw, block, 1)
-    e = _engine_times(hw, block, u, n_global, sparse_nnz, row_nnz, row_offsets, col_nnz,
-                      col_offsets, max_row)
+    # The group of same-shaped blocks holding this one, with the inputs simulate gives the
+    # engines; units are block-major, so this block's are a contiguous slice.
+    p = prepared(trace)
+    g = next(g for g in p.groups if layer in g.layers)
+    at = int(np.flatnonzero(g.layers == layer)[0])  # this block's place in the group
+    block = g.block
+    _, n_global, sparse_nnz, row_nnz, col_nnz, col_offsets = attention_inputs(hw, g)
+    u = _units(hw, block, g.layers.shape[0])
+    e = _engine_times(hw, block, u, n_global, sparse_nnz, row_nnz, g.row_offsets, col_nnz,
+                      col_offsets, g.max_row)
     width = hw.mac_array.macs_per_line
     cq, cv = -(-block.qk_dim // width), -(-block.v_dim // width)
     k_stationary = hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY
     policy = hw.engines.sparse.row_policy
     out = []
-    unit_rows, unit_cols = u.offsets(row_offsets), u.offsets(col_offsets)
-    for i in range(u.n):
+    unit_rows, unit_cols = u.offsets(g.row_offsets), u.offsets(col_offsets)
+    for i in range(at * u.per_block, (at + 1) * u.per_block):
         dense = int(e.dense_lines[i])
         lines = hw.mac_array.n_lines - dense
         r0, r1 = int(unit_rows[i]), int(unit_rows[i + 1])
@@ -107,7 +93,7 @@ def sparse_line_loads(trace: WorkloadTrace, hw: HardwareConfig,
             code = GREEDY if policy is RowPolicy.GREEDY else ROUND_ROBIN
             qk = line_loads(row_nnz[r0:r1], lines, code)
             sv = qk.copy()
-        members = np.flatnonzero(u.of == i)
+        members = np.flatnonzero(u.of == i) % block.n_heads
         out.append(GroupLineLoads(
             layer=layer, heads=tuple(int(h) for h in members), dense_lines=dense,
             qk=np.asarray(qk, dtype=np.int64) * cq, sv=np.asarray(sv, dtype=np.int64) * cv,

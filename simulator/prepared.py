@@ -385,8 +385,12 @@ def _head_rows(hw: HardwareConfig, att: Any, codec: bool) -> np.ndarray:
     return a
 
 
-def _group_core(hw: HardwareConfig, g: PreparedGroup) -> AttentionCore:
-    """The group's attention before its stalls (memoised by :func:`attention_key`)."""
+def attention_inputs(hw: HardwareConfig, g: PreparedGroup
+                     ) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                np.ndarray]:
+    """``(polarized, n_global, sparse_nnz, row_nnz, col_nnz, col_offsets)`` of the group's
+    heads as ``hw``'s engines see them: the sparser region, or (no polarization, or no
+    sparser engine) every kept score with no global tokens."""
     polarized = hw.schedule.polarization and hw.engines.sparse.enabled
     if polarized:
         n_global, rows_nnz, s_nnz = g.n_global, g.sparse_rows, g.sparse_nnz
@@ -394,6 +398,12 @@ def _group_core(hw: HardwareConfig, g: PreparedGroup) -> AttentionCore:
         n_global = np.zeros(g.n_heads, np.int64)
         rows_nnz, s_nnz = g.kept_rows, g.sparse_nnz + g.dense_nnz
     col_nnz, col_offsets = g.columns(dense=not polarized)
+    return polarized, n_global, s_nnz, rows_nnz, col_nnz, col_offsets
+
+
+def _group_core(hw: HardwareConfig, g: PreparedGroup) -> AttentionCore:
+    """The group's attention before its stalls (memoised by :func:`attention_key`)."""
+    polarized, n_global, s_nnz, rows_nnz, col_nnz, col_offsets = attention_inputs(hw, g)
     return attention_core(hw, g.block, g.layers.shape[0], n_global, s_nnz, rows_nnz,
                           g.row_offsets, g.max_row, col_nnz, col_offsets,
                           views=g.unit_views[polarized])

@@ -182,7 +182,7 @@ def test_every_split_kernels_equal_one_call_per_line_count(units, max_lines):
     values = np.array([c for u in units for c in u], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum([len(u) for u in units]))).astype(np.int64)
     ones = np.ones(len(units), dtype=np.int64)
-    qk = heads_sparse_every_split(values, offsets, max_lines, GREEDY)
+    qk = heads_sparse_every_split(values, offsets, max_lines)
     sv = heads_split_rows_every_split(values, offsets, max_lines)
     assert qk.shape == sv.shape == (len(units), max_lines + 1)
     for n_lines in range(max_lines + 1):

@@ -346,31 +346,23 @@ def heads_sparse_cycles(row_nnz, row_offsets, n_lines, cycles_per_score, policy)
 
 
 @jit
-def heads_sparse_every_split(row_nnz, row_offsets, max_lines, policy):
+def heads_sparse_every_split(row_nnz, row_offsets, max_lines):
     """int64 [H, max_lines + 1]: entry ``[h, L]`` is :func:`heads_sparse_cycles` of head ``h``
-    on ``L`` lines at one cycle per score, for every ``L`` in ``0..max_lines`` (a split
-    search's inner loop). GREEDY sorts each head's rows once and schedules their runs of
-    equal counts (:func:`units_greedy_max_load`); ROUND_ROBIN has no shared work."""
-    _check_policy(policy)
+    on ``L`` lines with :data:`GREEDY` at one cycle per score, for every ``L`` in
+    ``0..max_lines`` (a split search's inner loop): each head's rows are sorted once and
+    their runs of equal counts scheduled per line count (:func:`units_greedy_max_load`)."""
     if max_lines < 0:
         raise ValueError("max_lines must be >= 0")
     n_heads = row_offsets.shape[0] - 1
-    ones = np.ones(n_heads, dtype=np.int64)
-    _check_heads(row_nnz, row_offsets, n_heads, ones)
+    (sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets, total,
+     largest) = units_sorted_nonzero(row_nnz, row_offsets)
     out = np.zeros((n_heads, max_lines + 1), dtype=np.int64)
     lines = np.empty(n_heads, dtype=np.int64)
-    if policy == GREEDY:
-        (sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets, total,
-         largest) = units_sorted_nonzero(row_nnz, row_offsets)
-        for n_lines in range(max_lines + 1):
-            lines[:] = n_lines
-            out[:, n_lines] = units_greedy_max_load(sorted_nnz, sorted_offsets, run_values,
-                                                    run_counts, run_offsets, total, largest,
-                                                    lines)
-        return out
     for n_lines in range(max_lines + 1):
         lines[:] = n_lines
-        out[:, n_lines] = heads_sparse_cycles(row_nnz, row_offsets, lines, ones, policy)
+        out[:, n_lines] = units_greedy_max_load(sorted_nnz, sorted_offsets, run_values,
+                                                run_counts, run_offsets, total, largest,
+                                                lines)
     return out
 
 

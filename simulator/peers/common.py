@@ -306,12 +306,7 @@ def normalised_sram(read: PeerBufferEnergy, write: PeerBufferEnergy, s: float,
     table scaled to ``hw``'s node by ``s`` and no SRAM leakage beyond its leakage rule."""
     if hw.energy.sram_model is SramModel.TABLE:
         return scaled_table(read, s), scaled_table(write, s), 0.0
-    from vitsim.hw_configs.sram import cacti_28nm
-
     names = [f.name for f in dataclasses.fields(PeerBufferEnergy)]
     priced = [dataclasses.replace(read, **{n: hw.sram_pj_per_byte(n, a) for n in names})
               for a in ("read", "write")]
-    leak = math.fsum(hw.buffers[n].banks * cacti_28nm(hw.buffers[n].size_kib
-                                                      / hw.buffers[n].banks).leakage_mw
-                     for n in names if hw.buffers[n].physical)
-    return priced[0], priced[1], leak
+    return priced[0], priced[1], hw.sram_leakage_mw_of(names)
