@@ -93,7 +93,7 @@ def gemm_plan_key(hw: HardwareConfig) -> tuple:
 
 
 @dataclass(frozen=True, eq=False)
-class _TilePlan:
+class TilePlan:
     """A GEMM's tiles in loop order: per-tile DRAM load and store bytes and engine cycles
     (read-only arrays), and the counts that do not depend on the DRAM bandwidth."""
 
@@ -113,11 +113,11 @@ class _TilePlan:
     sram_fill_b: int
 
 
-_PLANS: dict[tuple, _TilePlan] = {}
+_PLANS: dict[tuple, TilePlan] = {}
 PLAN_CACHE_SIZE = 4096  # plans kept (a plan is a few arrays of tens of tiles)
 
 
-def _tile_plan(m: int, k: int, n: int, key: tuple, hw: HardwareConfig, name: str) -> _TilePlan:
+def _tile_plan(m: int, k: int, n: int, key: tuple, hw: HardwareConfig, name: str) -> TilePlan:
     """The tile plan of one GEMM, memoised by shape and :func:`gemm_plan_key` (not by ``hw``,
     whose hash walks the whole config; any config with the same key gives the same plan)."""
     full_key = (m, k, n, key)
@@ -129,7 +129,7 @@ def _tile_plan(m: int, k: int, n: int, key: tuple, hw: HardwareConfig, name: str
     return plan
 
 
-def _make_tile_plan(m: int, k: int, n: int, hw: HardwareConfig, name: str) -> _TilePlan:
+def _make_tile_plan(m: int, k: int, n: int, hw: HardwareConfig, name: str) -> TilePlan:
     bpe = hw.bytes_per_element
     db = hw.schedule.double_buffering
     w_cap = effective_capacity(hw.buffers.weight.size_bytes, db)
@@ -183,7 +183,7 @@ def _make_tile_plan(m: int, k: int, n: int, hw: HardwareConfig, name: str) -> _T
     loads = a_loads + b_loads
     for arr in (loads, compute, stores):
         arr.flags.writeable = False
-    return _TilePlan(
+    return TilePlan(
         loads=loads, compute=compute, stores=stores, double_buffered=db,
         compute_cycles=float(compute.sum()) - fill, fill_cycles=fill, macs=m * k * n,
         dram_read_bytes=round(a_loads.sum() + b_loads.sum()),
@@ -194,7 +194,7 @@ def _make_tile_plan(m: int, k: int, n: int, hw: HardwareConfig, name: str) -> _T
 
 
 @functools.lru_cache(maxsize=4096)
-def _timed(plan: _TilePlan, bytes_per_cycle: float) -> TiledGemm:
+def _timed(plan: TilePlan, bytes_per_cycle: float) -> TiledGemm:
     total, stall, _ = tile_timeline(plan.loads / bytes_per_cycle, plan.compute,
                                     plan.stores / bytes_per_cycle, plan.double_buffered)
     return TiledGemm(
@@ -216,5 +216,13 @@ def tiled_gemm(m: int, k: int, n: int, hw: HardwareConfig, *, name: str = "gemm"
     and the DRAM bytes per cycle. A ViT repeats its shapes in every block, and a sweep
     repeats them across design points that differ elsewhere.
     """
+    return _timed(tile_plan(m, k, n, hw, name=name, plan_key=plan_key),
+                  hw.dram_bytes_per_cycle)
+
+
+def tile_plan(m: int, k: int, n: int, hw: HardwareConfig, *, name: str = "gemm",
+              plan_key: tuple | None = None) -> TilePlan:
+    """The tile plan of one GEMM (what :func:`tiled_gemm` times at the DRAM bandwidth),
+    memoised by shape and :func:`gemm_plan_key` (``plan_key``, when the caller has it)."""
     key = gemm_plan_key(hw) if plan_key is None else plan_key
-    return _timed(_tile_plan(m, k, n, key, hw, name), hw.dram_bytes_per_cycle)
+    return _tile_plan(m, k, n, key, hw, name)

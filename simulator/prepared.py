@@ -48,8 +48,9 @@ from vitsim.simulator.counts import (
     StageTable,
 )
 from vitsim.simulator.energy import COMPONENTS
-from vitsim.simulator.kernels import head_column_counts
-from vitsim.simulator.linear import TiledGemm, gemm_plan_key, tiled_gemm
+from vitsim.simulator.kernels import head_column_counts, segment_timelines
+from vitsim.simulator.kernels.table import place_group, price_rows, table_sums
+from vitsim.simulator.linear import TilePlan, gemm_plan_key, tile_plan
 from vitsim.simulator.results import SimulationResult, Totals
 from vitsim.workloads.model_spec import Activation, BlockSpec, Gemm, Norm
 from vitsim.workloads.trace import WorkloadTrace
@@ -167,15 +168,18 @@ class PreparedGroup:
 class _Layout:
     """Where every stage row sits: the labels of the rows in table order (layer by layer,
     the stem first and the classifier last; within a block the order in which the stages
-    run) and the permutation from the order the groups' rows are made in."""
+    run) and, per block group, the table rows its scalar and head rows go to."""
 
-    order: np.ndarray | None  # permutation into table order; None when already in order
     layer: np.ndarray
     head: np.ndarray
     stage: np.ndarray
     engine: np.ndarray
     attention_rows: np.ndarray  # the qk and sv rows (utilization)
     scope_rows: np.ndarray  # decode, qk, softmax, sv (the attention scope)
+    stem_row: int  # -1: none
+    classifier_row: int  # -1: none
+    scalar_dest: tuple[np.ndarray, ...] = ()  # per group: int64 [blocks, scalar stages]
+    head_dest: tuple[np.ndarray, ...] = ()  # per group: int64 [head stages, heads]
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,6 +192,7 @@ class PreparedTrace:
     head_gemms: tuple[Gemm, ...]
     _layouts: dict = field(default_factory=dict, repr=False)
     memo: _Memo = field(default_factory=_Memo, repr=False)
+    plans: _Memo = field(default_factory=_Memo, repr=False)  # linear rows by tile plan
 
     @property
     def model(self) -> str:
@@ -255,70 +260,154 @@ def attention_key(hw: HardwareConfig) -> tuple:
             hw.schedule, b.q.size_bytes, b.k.size_bytes, b.v.size_bytes, b.output.size_bytes)
 
 
-def _roofline(hw: HardwareConfig, macs: float, dram_bytes: float) -> float:
-    return max(macs / hw.dense_macs, dram_bytes / hw.dram_bytes_per_cycle)
-
-
 def _row(values: dict[str, float]) -> list[float]:
     return [values.get(name, 0) for name in COLUMNS]
 
 
-def _gemm_row(hw: HardwareConfig, gemms: Sequence[TiledGemm]) -> list[float]:
-    """The row of one GEMM stage (usually one GEMM; LeViT's stem has four)."""
-    g = gemms[0] if len(gemms) == 1 else TiledGemm(
-        **{f.name: sum(getattr(x, f.name) for x in gemms) for f in dataclasses.fields(TiledGemm)})
-    roofline = sum(_roofline(hw, x.macs, x.dram_read_bytes + x.dram_write_bytes) for x in gemms)
-    return _row(dict(
-        macs=g.macs, dense_macs=g.macs,
-        dram_read_bytes=g.dram_read_bytes, dram_write_bytes=g.dram_write_bytes,
-        sram_read_bytes_activation=g.sram_read_a, sram_read_bytes_weight=g.sram_read_b,
-        sram_write_bytes_output=g.sram_write_c, sram_read_bytes_output=g.dram_write_bytes,
-        sram_write_bytes_activation=g.sram_fill_a, sram_write_bytes_weight=g.sram_fill_b,
-        compute_cycles=g.compute_cycles, fill_cycles=g.fill_cycles,
-        stall_cycles=g.stall_cycles, total_cycles=g.total_cycles,
-        roofline_cycles=roofline,
-        dense_busy_cycles=g.compute_cycles + g.fill_cycles,
-        dense_lines=hw.mac_array.n_lines,
-    ))
+_GEMM_SUMS = ("macs", "dram_read_bytes", "dram_write_bytes", "sram_read_a", "sram_read_b",
+              "sram_write_c", "sram_fill_a", "sram_fill_b", "compute_cycles", "fill_cycles")
+_BANDWIDTH_COLUMNS = (_C["stall_cycles"], _C["total_cycles"], _C["roofline_cycles"])
 
 
-def _vector_row(hw: HardwareConfig, parts: Sequence[tuple[int, int]]) -> list[float]:
-    """The row of the vector ops of one stage: ``parts`` are (element ops, DRAM bytes read)
-    of each occurrence, each bound by the slower of its compute and its reads."""
-    ops = sum(p[0] for p in parts)
-    dram_read_bytes = sum(p[1] for p in parts)
-    compute = sum(float(np.ceil(o / hw.vector.ops_per_cycle)) for o, _ in parts)
-    total = sum(max(float(np.ceil(o / hw.vector.ops_per_cycle)), r / hw.dram_bytes_per_cycle)
-                for o, r in parts)
-    return _row(dict(vector_ops=ops, dram_read_bytes=dram_read_bytes,
-                     sram_write_bytes_activation=dram_read_bytes,
-                     compute_cycles=compute, stall_cycles=total - compute, total_cycles=total,
-                     roofline_cycles=total))
+@dataclass(frozen=True, eq=False)
+class _LinearRows:
+    """Linear and vector stage rows at one tile plan (:func:`gemm_plan_key` and the vector
+    unit): every entry but those the DRAM bandwidth sets (the stall, total and roofline
+    cycles), which :meth:`at` fills, timing every distinct GEMM's tiles in one kernel call."""
+
+    stages: tuple[str, ...]
+    base: np.ndarray  # [column, row], read-only
+    loads: np.ndarray  # bytes loaded before each tile, the distinct GEMMs end to end
+    compute: np.ndarray  # cycles of each tile
+    stores: np.ndarray  # bytes stored after each tile
+    offsets: np.ndarray  # int64 [GEMMs + 1]
+    double_buffered: bool
+    # (row, ((GEMM, MACs / the dense engine's MACs per cycle, DRAM bytes), ...))
+    gemm_rows: tuple[tuple[int, tuple[tuple[int, float, int], ...]], ...]
+    # (row, compute cycles, ((cycles, DRAM bytes read), ...))
+    vector_rows: tuple[tuple[int, float, tuple[tuple[float, int], ...]], ...]
+
+    def at(self, bytes_per_cycle: float) -> np.ndarray:
+        """``[column, row]`` at ``bytes_per_cycle`` of DRAM bandwidth. Each GEMM's stage is
+        bound by the slower of its MACs and its DRAM bytes; each vector occurrence by the
+        slower of its compute and its reads (sums over a stage's GEMMs or occurrences are
+        taken in order, as the stage's own figures are)."""
+        rows = self.base.copy()
+        bpc = bytes_per_cycle
+        stall_at, total_at, roof_at = _BANDWIDTH_COLUMNS
+        if self.gemm_rows:
+            totals_a, stalls_a = segment_timelines(self.loads / bpc, self.compute,
+                                                   self.stores / bpc, self.offsets,
+                                                   self.double_buffered)
+            totals, stalls = totals_a.tolist(), stalls_a.tolist()
+            for r, parts in self.gemm_rows:
+                rows[stall_at, r] = sum(stalls[i] for i, _, _ in parts)
+                rows[total_at, r] = sum(totals[i] for i, _, _ in parts)
+                rows[roof_at, r] = sum(max(bound, dram / bpc) for _, bound, dram in parts)
+        for r, compute, vparts in self.vector_rows:
+            total = sum(max(c, dram / bpc) for c, dram in vparts)
+            rows[stall_at, r] = total - compute
+            rows[total_at, r] = total
+            rows[roof_at, r] = total
+        return rows
 
 
-def _block_rows(hw: HardwareConfig, block: BlockSpec, gemm: Callable[[Gemm], TiledGemm],
-                *, before: bool) -> list[tuple[str, list[float]]]:
-    """(stage, row) of the linear and vector stages of one block, before the attention
-    (``ln1``, ``qkv``) or after it (``proj``, ``ln2``, ``fc1``, ``fc2``, then the summed
-    activation and residual rows), in execution order."""
+class _RowsBuilder:
+    """Collects stage rows in order into a :class:`_LinearRows`."""
+
+    def __init__(self, hw: HardwareConfig, plan_key: tuple) -> None:
+        self.hw, self.plan_key = hw, plan_key
+        self.stages: list[str] = []
+        self.rows: list[list[float]] = []
+        self.plans: dict[int, tuple[int, TilePlan]] = {}  # id -> (index, plan)
+        self.gemm_rows: list[tuple[int, tuple[tuple[int, float, int], ...]]] = []
+        self.vector_rows: list[tuple[int, float, tuple[tuple[float, int], ...]]] = []
+
+    def gemm(self, stage: str, gemms: Sequence[Gemm]) -> None:
+        """The row of one GEMM stage (usually one GEMM; LeViT's stem has four)."""
+        hw = self.hw
+        plans = [tile_plan(g.m, g.k, g.n, hw, name=g.name, plan_key=self.plan_key)
+                 for g in gemms]
+        t = {f: sum(getattr(x, f) for x in plans) for f in _GEMM_SUMS}
+        parts = []
+        for x in plans:
+            index = self.plans.setdefault(id(x), (len(self.plans), x))[0]
+            parts.append((index, x.macs / hw.dense_macs, x.dram_read_bytes + x.dram_write_bytes))
+        self.gemm_rows.append((len(self.rows), tuple(parts)))
+        self._add(stage, dict(
+            macs=t["macs"], dense_macs=t["macs"],
+            dram_read_bytes=t["dram_read_bytes"], dram_write_bytes=t["dram_write_bytes"],
+            sram_read_bytes_activation=t["sram_read_a"], sram_read_bytes_weight=t["sram_read_b"],
+            sram_write_bytes_output=t["sram_write_c"],
+            sram_read_bytes_output=t["dram_write_bytes"],
+            sram_write_bytes_activation=t["sram_fill_a"],
+            sram_write_bytes_weight=t["sram_fill_b"],
+            compute_cycles=t["compute_cycles"], fill_cycles=t["fill_cycles"],
+            dense_busy_cycles=t["compute_cycles"] + t["fill_cycles"],
+            dense_lines=hw.mac_array.n_lines))
+
+    def vector(self, stage: str, parts: Sequence[tuple[int, int]]) -> None:
+        """The row of the vector ops of one stage: ``parts`` are (element ops, DRAM bytes
+        read) of each occurrence."""
+        ops = sum(p[0] for p in parts)
+        dram_read_bytes = sum(p[1] for p in parts)
+        cycles = [(float(np.ceil(o / self.hw.vector.ops_per_cycle)), r) for o, r in parts]
+        compute = sum(c for c, _ in cycles)
+        self.vector_rows.append((len(self.rows), compute, tuple(cycles)))
+        self._add(stage, dict(vector_ops=ops, dram_read_bytes=dram_read_bytes,
+                              sram_write_bytes_activation=dram_read_bytes,
+                              compute_cycles=compute))
+
+    def _add(self, stage: str, values: dict[str, float]) -> None:
+        self.stages.append(stage)
+        self.rows.append(_row(values))
+
+    def build(self) -> _LinearRows:
+        base = np.array(self.rows, dtype=np.float64).reshape(len(self.rows), _N_COLUMNS).T
+        base = np.ascontiguousarray(base)
+        base.flags.writeable = False
+        plans = [x for _, x in sorted(self.plans.values(), key=lambda e: e[0])]
+        sizes = [x.loads.shape[0] for x in plans]
+        cat = (lambda name: np.concatenate([getattr(x, name) for x in plans])  # noqa: E731
+               if plans else np.zeros(0))
+        return _LinearRows(
+            stages=tuple(self.stages), base=base, loads=cat("loads"), compute=cat("compute"),
+            stores=cat("stores"), offsets=np.concatenate(([0], np.cumsum(sizes))).astype(
+                np.int64),
+            double_buffered=self.hw.schedule.double_buffering,
+            gemm_rows=tuple(self.gemm_rows), vector_rows=tuple(self.vector_rows))
+
+
+def _gemm_rows(hw: HardwareConfig, plan_key: tuple, stage: str,
+               gemms: Sequence[Gemm]) -> _LinearRows:
+    """The one row of a GEMM stage outside the blocks (the stem, the classifier)."""
+    b = _RowsBuilder(hw, plan_key)
+    b.gemm(stage, gemms)
+    return b.build()
+
+
+def _block_rows(hw: HardwareConfig, plan_key: tuple, block: BlockSpec, *,
+                before: bool) -> _LinearRows:
+    """The linear and vector stages of one block, before the attention (``ln1``, ``qkv``)
+    or after it (``proj``, ``ln2``, ``fc1``, ``fc2``, then the summed activation and
+    residual rows), in execution order."""
     bpe = hw.bytes_per_element
-    out: list[tuple[str, list[float]]] = []
+    out = _RowsBuilder(hw, plan_key)
     if before:
         if block.norm is Norm.LAYERNORM:
-            ln_ops = LAYERNORM_OPS_PER_ELEMENT * block.n_k_tokens * block.in_dim
-            out.append(("ln1", _vector_row(hw, [(ln_ops, 0)])))
+            out.vector("ln1", [(LAYERNORM_OPS_PER_ELEMENT * block.n_k_tokens * block.in_dim, 0)])
         for g in block.linear_gemms():
             if g.name in ("qkv", "kv", "q"):
-                out.append((g.name, _gemm_row(hw, [gemm(g)])))
-        return out
+                out.gemm(g.name, [g])
+        return out.build()
     act_ops = ACTIVATION_OPS_PER_ELEMENT
     vector: dict[str, list[tuple[int, int]]] = {"activation": [], "residual": []}
     for g in block.linear_gemms():
         if g.name in ("qkv", "kv", "q"):
             continue
         if g.name == "fc1" and block.norm is Norm.LAYERNORM:
-            out.append(("ln2", _vector_row(hw, [(LAYERNORM_OPS_PER_ELEMENT * g.m * g.k, 0)])))
-        out.append((g.name, _gemm_row(hw, [gemm(g)])))
+            out.vector("ln2", [(LAYERNORM_OPS_PER_ELEMENT * g.m * g.k, 0)])
+        out.gemm(g.name, [g])
         if g.name == "proj" and block.activation is Activation.HARDSWISH:
             # LeViT applies hardswish to the attention output before the projection.
             vector["activation"].append((act_ops * g.m * g.k, 0))
@@ -330,21 +419,53 @@ def _block_rows(hw: HardwareConfig, block: BlockSpec, gemm: Callable[[Gemm], Til
                                        int(g.m * g.n * bpe)))
     for stage, parts in vector.items():
         if parts:
-            out.append((stage, _vector_row(hw, parts)))
-    return out
+            out.vector(stage, parts)
+    return out.build()
 
 
 _HEAD_STAGES = ("decode", "qk", "softmax", "sv")
 
 
-def _head_rows(hw: HardwareConfig, att: Any, codec: bool) -> np.ndarray:
-    """``[column, stage, head]`` of the heads' rows: (decode,) qk, softmax, sv."""
+@dataclass(frozen=True, eq=False)
+class _GroupAttention:
+    """A block group's attention at one :func:`attention_key`: the core (stalls still to
+    come) and its head rows with the entries the DRAM bandwidth sets left to
+    :meth:`head_rows`: the stalls and total cycles of Q K^T, the rooflines of Q K^T and
+    S V."""
+
+    core: AttentionCore
+    has_codec: bool
+    encode_row: np.ndarray  # [column, 1] (the codec's encoder), or [column, 0]
+    heads: np.ndarray  # [column, stage, head], read-only
+    qk_busy: np.ndarray  # [head] Q K^T cycles
+    qk_bound: np.ndarray  # [head] Q K^T MACs / the design's MACs per cycle
+    sv_bound: np.ndarray
+    qk_dram: np.ndarray  # [head] bytes: Q, K and indices
+    sv_dram: np.ndarray  # [head] bytes: V and the outputs
+
+    def head_rows(self, bytes_per_cycle: float) -> np.ndarray:
+        """``[column, stage, head]`` of the heads' rows at this DRAM bandwidth."""
+        a = self.heads.copy()
+        stall = attention_stalls(self.core, bytes_per_cycle)
+        qk, sv = (1, 3) if self.has_codec else (0, 2)
+        a[_C["stall_cycles"], qk] = stall
+        a[_C["total_cycles"], qk] = self.qk_busy + stall
+        a[_C["roofline_cycles"], qk] = np.maximum(self.qk_bound, self.qk_dram / bytes_per_cycle)
+        a[_C["roofline_cycles"], sv] = np.maximum(self.sv_bound, self.sv_dram / bytes_per_cycle)
+        return a
+
+
+def _group_attention(hw: HardwareConfig, g: PreparedGroup) -> _GroupAttention:
+    """The group's attention and its head rows but for the bandwidth's entries: (decode,)
+    qk, softmax, sv."""
+    core = _group_core(hw, g)
+    att = core.result
+    codec = bool(att.encode_macs)
     stages = _HEAD_STAGES if codec else _HEAD_STAGES[1:]
     n = att.dense_lines.shape[0]
     a = np.zeros((_N_COLUMNS, len(stages), n))
     at = {s: i for i, s in enumerate(stages)}
     rate = hw.total_macs  # the MAC lines, or the systolic array of a dense-only design
-    bpc = hw.dram_bytes_per_cycle
     if codec:
         a[_C["codec_macs"], at["decode"]] = att.decode_macs
     for (buf, kind, stage), values in att.sram.items():
@@ -361,16 +482,12 @@ def _head_rows(hw: HardwareConfig, att: Any, codec: bool) -> np.ndarray:
     a[_C["sparse_macs"], qk] = att.sparse_macs_qk
     a[_C["dram_read_bytes"], qk] = np.rint(att.dram_qk_bytes)
     a[_C["compute_cycles"], qk] = qk_busy
-    a[_C["stall_cycles"], qk] = att.stall_cycles
-    a[_C["total_cycles"], qk] = qk_busy + att.stall_cycles
-    a[_C["roofline_cycles"], qk] = np.maximum(qk_macs / rate, att.dram_qk_bytes / bpc)
     a[_C["dense_busy_cycles"], qk] = att.dense_busy_qk
     a[_C["sparse_busy_cycles"], qk] = att.sparse_busy_qk
     a[_C["softmax_ops"], sm] = att.softmax_ops
     a[_C["compute_cycles"], sm] = att.softmax_cycles
     a[_C["total_cycles"], sm] = att.softmax_cycles
     a[_C["roofline_cycles"], sm] = att.softmax_cycles
-    sv_dram = att.dram_v_bytes + att.dram_out_bytes
     sv_busy = att.sv_cycles.astype(np.float64)
     a[_C["macs"], sv] = sv_macs
     a[_C["dense_macs"], sv] = att.dense_macs_sv
@@ -379,10 +496,15 @@ def _head_rows(hw: HardwareConfig, att: Any, codec: bool) -> np.ndarray:
     a[_C["dram_write_bytes"], sv] = np.rint(att.dram_out_bytes)
     a[_C["compute_cycles"], sv] = sv_busy
     a[_C["total_cycles"], sv] = sv_busy
-    a[_C["roofline_cycles"], sv] = np.maximum(sv_macs / rate, sv_dram / bpc)
     a[_C["dense_busy_cycles"], sv] = att.dense_busy_sv
     a[_C["sparse_busy_cycles"], sv] = att.sparse_busy_sv
-    return a
+    a.flags.writeable = False
+    encode = np.array([_row({"codec_macs": att.encode_macs})] if codec else
+                      np.zeros((0, _N_COLUMNS))).T
+    return _GroupAttention(
+        core=core, has_codec=codec, encode_row=np.ascontiguousarray(encode), heads=a,
+        qk_busy=qk_busy, qk_bound=qk_macs / rate, sv_bound=sv_macs / rate,
+        qk_dram=att.dram_qk_bytes, sv_dram=att.dram_v_bytes + att.dram_out_bytes)
 
 
 def attention_inputs(hw: HardwareConfig, g: PreparedGroup
@@ -409,47 +531,64 @@ def _group_core(hw: HardwareConfig, g: PreparedGroup) -> AttentionCore:
                           views=g.unit_views[polarized])
 
 
-def _layout(p: PreparedTrace, scalar_stages: Sequence[Sequence[str]],
-            codec: Sequence[bool]) -> _Layout:
-    """The table's layout for these per-group scalar stages and codec flags (cached)."""
-    key = (tuple(tuple(s) for s in scalar_stages), tuple(codec))
+_ENGINE_OF = {"encode": "codec", "decode": "codec", "qk": "attention", "sv": "attention",
+              "softmax": "softmax", "ln1": "vector", "ln2": "vector", "activation": "vector",
+              "residual": "vector"}  # any other stage: the dense engine
+
+
+def _layout(p: PreparedTrace, key: tuple) -> _Layout:
+    """The table's layout (cached): ``key`` holds per group its stages before the heads'
+    (``ln1``, the pre-attention GEMMs, ``encode``), whether it decodes, and its stages
+    after them."""
     cached = p._layouts.get(key)
     if cached is not None:
         return cached
     n_layers = p.trace.spec.n_layers
-    pieces = []  # (layer, head, stage, engine) per row, in matrix order
+    pieces = []  # (layer, head, stage, engine) per row, in the order the groups are made
     if p.stem_gemms:
         pieces.append(([-1], [-1], [STAGES.index("patch_embed")], [ENGINES.index("dense")]))
-    for g, stages, has_codec in zip(p.groups, scalar_stages, codec, strict=True):
+    where = []  # per group: its first matrix position, rows per block, scalar positions
+    at = len(pieces)
+    for g, (before, has_codec, after) in zip(p.groups, key, strict=True):
         h = g.block.n_heads
         head_stages = _HEAD_STAGES if has_codec else _HEAD_STAGES[1:]
-        n_before = sum(1 for s in stages if s in ("ln1", "qkv", "kv", "q", "encode"))
-        template = [(-1, s) for s in stages[:n_before]] \
-            + [(j, s) for s in head_stages for j in range(h)] \
-            + [(-1, s) for s in stages[n_before:]]
-        engines = {"encode": "codec", "decode": "codec", "qk": "attention", "sv": "attention",
-                   "softmax": "softmax", "ln1": "vector", "ln2": "vector",
-                   "activation": "vector", "residual": "vector"}
+        before = (*before, "encode") if has_codec else before
+        template = [(-1, s) for s in before] + [(j, s) for s in head_stages for j in range(h)] \
+            + [(-1, s) for s in after]
         per_block = len(template)
+        scalar_at = np.r_[0:len(before), len(before) + len(head_stages) * h:per_block]
+        where.append((at, per_block, scalar_at, len(before), len(head_stages), h))
         for layer in g.layers.tolist():
             pieces.append(([layer] * per_block, [j for j, _ in template],
                            [STAGES.index(s) for _, s in template],
-                           [ENGINES.index(engines.get(s, "dense")) for _, s in template]))
+                           [ENGINES.index(_ENGINE_OF.get(s, "dense")) for _, s in template]))
+        at += g.layers.shape[0] * per_block
     if p.head_gemms:
         pieces.append(([n_layers], [-1], [STAGES.index("classifier")], [ENGINES.index("dense")]))
     layer = np.concatenate([np.asarray(x[0], dtype=np.int32) for x in pieces])
     order = np.argsort(layer, kind="stable")
-    in_order = bool(np.all(order == np.arange(layer.shape[0])))
-    cols = [np.concatenate([np.asarray(x[i], dtype=dt) for x in pieces])
+    cols = [np.concatenate([np.asarray(x[i], dtype=dt) for x in pieces])[order]
             for i, dt in ((0, np.int32), (1, np.int32), (2, np.int8), (3, np.int8))]
-    if not in_order:
-        cols = [c[order] for c in cols]
     for c in cols:
         c.flags.writeable = False
+    row_of = np.empty_like(order)  # matrix position -> table row
+    row_of[order] = np.arange(order.shape[0])
+    scalar_dest, head_dest = [], []
+    for g, (start, per_block, scalar_at, n_before, n_stages, h) in zip(p.groups, where,
+                                                                       strict=True):
+        block_start = start + per_block * np.arange(g.layers.shape[0])
+        scalar_dest.append(np.ascontiguousarray(row_of[block_start[:, None] + scalar_at]))
+        heads_at = (block_start[None, :, None] + n_before
+                    + (np.arange(n_stages) * h)[:, None, None] + np.arange(h)[None, None, :])
+        head_dest.append(np.ascontiguousarray(
+            row_of[heads_at].reshape(n_stages, g.layers.shape[0] * h)))
     layout = _Layout(
-        order=None if in_order else order, layer=cols[0], head=cols[1], stage=cols[2],
-        engine=cols[3], attention_rows=np.flatnonzero(cols[3] == ENGINES.index("attention")),
-        scope_rows=np.flatnonzero(np.isin(cols[2], _ATTENTION_STAGES)))
+        layer=cols[0], head=cols[1], stage=cols[2], engine=cols[3],
+        attention_rows=np.flatnonzero(cols[3] == ENGINES.index("attention")),
+        scope_rows=np.flatnonzero(np.isin(cols[2], _ATTENTION_STAGES)),
+        stem_row=int(row_of[0]) if p.stem_gemms else -1,
+        classifier_row=int(row_of[-1]) if p.head_gemms else -1,
+        scalar_dest=tuple(scalar_dest), head_dest=tuple(head_dest))
     p._layouts[key] = layout
     return layout
 
@@ -525,29 +664,25 @@ class Evaluation:
 
 
 _Prices = tuple[np.ndarray, np.ndarray, float, float]
+_N_BUFFERS = len(BUFFER_NAMES)
+# The columns the table kernels read (vitsim.simulator.kernels.table, ``cols``).
+_KERNEL_COLUMNS = np.array([
+    _C["macs"], _C["codec_macs"], _C["softmax_ops"], _C["vector_ops"], _C["dram_read_bytes"],
+    _C["dram_write_bytes"], _C["total_cycles"], _READS.start, _WRITES.start, _C["dense_lines"],
+    _C["sparse_lines"], _C["dense_macs"], _C["sparse_macs"]], dtype=np.int64)
+# Integer columns hold what an integer column of the stage table would: truncated.
+_INTEGER_COLUMNS = np.r_[np.arange(_N_COLUMNS)[_COUNTS], np.arange(_N_COLUMNS)[_INFO]].astype(
+    np.int64)
 
 
 def _prices(hw: HardwareConfig) -> _Prices:
     """Per-action energies as vectors: (the four op prices, [2, buffers] SRAM read/write
     prices, DRAM per byte, leakage per cycle), pJ."""
     e = hw.energy
-    ops = np.array([e.mac_pj, e.codec_mac_pj, e.softmax_op_pj, e.vector_op_pj])
-    sram = np.array([[hw.sram_pj_per_byte(b, a) for b in BUFFER_NAMES] for a in ("read", "write")])
-    return ops, sram, e.dram_pj_per_byte, hw.leakage_pj_per_cycle
-
-
-def _energy_rows(values: np.ndarray, prices: _Prices) -> np.ndarray:
-    """``[component, row]`` energy in pJ, as :func:`vitsim.simulator.energy.stage_energy_pj`
-    prices a stage table (the same products, in the same order)."""
-    ops, sram, dram, leakage = prices
-    n_buf = len(BUFFER_NAMES)
-    out = np.empty((len(COMPONENTS), values.shape[1]))
-    out[0] = values[_C["macs"]] * ops[0]
-    out[1:4] = values[_OTHER_OPS] * ops[1:, None]
-    out[4:4 + n_buf] = values[_READS] * sram[0][:, None] + values[_WRITES] * sram[1][:, None]
-    out[4 + n_buf] = (values[_C["dram_read_bytes"]] + values[_C["dram_write_bytes"]]) * dram
-    out[5 + n_buf] = values[_C["total_cycles"]] * leakage
-    return out
+    ops = np.array([e.mac_pj, e.codec_mac_pj, e.softmax_op_pj, e.vector_op_pj], dtype=np.float64)
+    sram = np.array([[hw.sram_pj_per_byte(b, a) for b in BUFFER_NAMES] for a in ("read", "write")],
+                    dtype=np.float64)
+    return ops, sram, float(e.dram_pj_per_byte), float(hw.leakage_pj_per_cycle)
 
 
 def _energy_key(hw: HardwareConfig) -> tuple:
@@ -569,78 +704,62 @@ def evaluate(prepared: PreparedTrace, hardware: HardwareConfig) -> Evaluation:
     hw = hardware
     p = prepared
     plan_key = gemm_plan_key(hw)
-    linear_key = (plan_key, hw.dram_bytes_per_cycle, hw.vector.ops_per_cycle)
-    memo: dict[tuple[int, int, int], TiledGemm] = {}
-
-    def gemm(g: Gemm) -> TiledGemm:
-        key = (g.m, g.k, g.n)
-        t = memo.get(key)
-        if t is None:
-            t = memo[key] = tiled_gemm(g.m, g.k, g.n, hw, name=g.name, plan_key=plan_key)
-        return t
-
-    blocks: list[np.ndarray] = []  # [column, rows] pieces in layout order
-    if p.stem_gemms:
-        blocks.append(np.array(p.memo.get(("stem", linear_key), lambda: _gemm_row(
-            hw, [gemm(g) for g in p.stem_gemms])))[:, None])
-    att_key = attention_key(hw)
     bpc = hw.dram_bytes_per_cycle
-    scalar_stages, codec_flags = [], []
+    rows_key = (plan_key, hw.vector.ops_per_cycle)
+
+    def linear(name: Any, make: Callable[[], _LinearRows]) -> tuple[tuple[str, ...],
+                                                                    np.ndarray]:
+        """(stages, rows) of the rows ``name`` at this point (memoised with the bandwidth;
+        their tile plans without it)."""
+        def at() -> tuple[tuple[str, ...], np.ndarray]:
+            rows = p.plans.get((name, rows_key), make)
+            return rows.stages, rows.at(bpc)
+        return p.memo.get((name, rows_key, bpc), at)
+
+    stem = linear("stem", functools.partial(_gemm_rows, hw, plan_key, "patch_embed",
+                                            p.stem_gemms))[1] if p.stem_gemms else None
+    att_key = attention_key(hw)
+    parts = []
     for gi, g in enumerate(p.groups):
-        before = p.memo.get((gi, True, linear_key),
-                            functools.partial(_block_rows, hw, g.block, gemm, before=True))
-        core = g.memo.get(att_key, functools.partial(_group_core, hw, g))
-        after = p.memo.get((gi, False, linear_key),
-                           functools.partial(_block_rows, hw, g.block, gemm, before=False))
-        att = dataclasses.replace(core.result, stall_cycles=attention_stalls(core, bpc))
-        has_codec = bool(att.encode_macs)
-        scalars = before + ([("encode", _row({"codec_macs": att.encode_macs}))]
-                            if has_codec else []) + after
-        scalar_stages.append([s for s, _ in scalars])
-        codec_flags.append(has_codec)
-        heads = _head_rows(hw, att, has_codec)  # [column, stage, head]
-        n_blocks, h = g.layers.shape[0], g.block.n_heads
-        n_before = len(before) + has_codec
-        per_block = len(scalars) + heads.shape[1] * h
-        m = np.empty((_N_COLUMNS, n_blocks, per_block))
-        scalar_at = np.r_[0:n_before, n_before + heads.shape[1] * h:per_block]
-        m[:, :, scalar_at] = np.array([r for _, r in scalars]).T[:, None, :]
-        m[:, :, n_before:n_before + heads.shape[1] * h] = heads.reshape(
-            _N_COLUMNS, heads.shape[1], n_blocks, h).transpose(0, 2, 1, 3).reshape(
-            _N_COLUMNS, n_blocks, heads.shape[1] * h)
-        blocks.append(m.reshape(_N_COLUMNS, n_blocks * per_block))
+        before = linear((gi, True), functools.partial(_block_rows, hw, plan_key, g.block,
+                                                      before=True))
+        ga = g.memo.get(att_key, functools.partial(_group_attention, hw, g))
+        after = linear((gi, False), functools.partial(_block_rows, hw, plan_key, g.block,
+                                                      before=False))
+        parts.append((before, ga, after))
+    layout = _layout(p, tuple((b[0], ga.has_codec, a[0]) for b, ga, a in parts))
+    values = np.empty((_N_COLUMNS, layout.layer.shape[0]))
+    if stem is not None:
+        values[:, layout.stem_row] = stem[:, 0]
+    for (before, ga, after), scalar_dest, head_dest in zip(parts, layout.scalar_dest,
+                                                           layout.head_dest, strict=True):
+        scalars = np.concatenate((before[1], ga.encode_row, after[1]), axis=1)
+        place_group(values, scalars, scalar_dest, ga.head_rows(bpc), head_dest)
     if p.head_gemms:
-        blocks.append(np.array(p.memo.get(("head", linear_key), lambda: _gemm_row(
-            hw, [gemm(g) for g in p.head_gemms])))[:, None])
-    layout = _layout(p, scalar_stages, codec_flags)
-    values = np.concatenate(blocks, axis=1)
-    if layout.order is not None:
-        values = values[:, layout.order]
-    # Integer columns hold what an integer column of the stage table would: truncated.
-    np.trunc(values[_COUNTS], out=values[_COUNTS])
-    np.trunc(values[_INFO], out=values[_INFO])
-    prices = p.memo.get(("prices", _energy_key(hw)), lambda: _prices(hw))
-    energy = _energy_rows(values, prices)
+        values[:, layout.classifier_row] = linear("head", functools.partial(
+            _gemm_rows, hw, plan_key, "classifier", p.head_gemms))[1][:, 0]
+    ops, sram, dram, leakage = p.memo.get(("prices", _energy_key(hw)), lambda: _prices(hw))
+    energy = price_rows(values, _INTEGER_COLUMNS, _KERNEL_COLUMNS, _N_BUFFERS, ops, sram, dram,
+                        leakage)
     return _evaluation(p, hw, values, energy, layout)
 
 
 def _evaluation(p: PreparedTrace, hw: HardwareConfig, values: np.ndarray, energy: np.ndarray,
                 layout: _Layout) -> Evaluation:
-    """Totals from the stage rows, summed as ``SimulationResult.from_table`` sums them."""
-    # Each row of a C-ordered matrix is summed as the 1-D column would be (pairwise).
-    s = dict(zip(COLUMNS, values.sum(axis=1).tolist(), strict=True))
-    component_pj = energy.sum(axis=1).tolist()
+    """Totals from the stage rows, summed as ``SimulationResult.from_table`` sums them
+    (numpy's pairwise sums, :func:`~vitsim.simulator.kernels.table.table_sums`)."""
+    sums, component_sums, extra = table_sums(values, energy, _KERNEL_COLUMNS,
+                                             hw.mac_array.macs_per_line, layout.attention_rows,
+                                             layout.scope_rows)
+    s = dict(zip(COLUMNS, sums.tolist(), strict=True))
+    component_pj = component_sums.tolist()
+    (att_cycles, dense_cap, sparse_cap, dense_macs, sparse_macs, scope_cycles, scope_pj,
+     scope_read, scope_write) = extra.tolist()
     cycles = s["total_cycles"]
     latency_s = cycles / hw.clock_hz
     energy_mj = sum(component_pj) * 1e-9
-    att = layout.attention_rows
-    att_cycles = values[_C["total_cycles"], att]
-    width = hw.mac_array.macs_per_line
     if hw.engines.dense.kind is DenseEngineKind.SYSTOLIC:
-        cap_dense = float(hw.engines.dense.n_systolic_macs * att_cycles.sum())
-    else:
-        cap_dense = float((values[_C["dense_lines"], att] * width * att_cycles).sum())
-    cap_sparse = float((values[_C["sparse_lines"], att] * width * att_cycles).sum())
+        dense_cap = float(hw.engines.dense.n_systolic_macs * att_cycles)
     totals = Totals(
         total_cycles=cycles,
         compute_cycles=s["compute_cycles"],
@@ -654,26 +773,16 @@ def _evaluation(p: PreparedTrace, hw: HardwareConfig, values: np.ndarray, energy
         macs=int(s["macs"]),
         dram_bytes=int(s["dram_read_bytes"] + s["dram_write_bytes"]),
         mac_utilization=s["macs"] / (cycles * hw.total_macs) if cycles else 0.0,
-        dense_engine_utilization=(float(values[_C["dense_macs"], att].sum()) / cap_dense
-                                  if cap_dense else 0.0),
-        sparse_engine_utilization=(float(values[_C["sparse_macs"], att].sum()) / cap_sparse
-                                   if cap_sparse else 0.0),
+        dense_engine_utilization=dense_macs / dense_cap if dense_cap else 0.0,
+        sparse_engine_utilization=sparse_macs / sparse_cap if sparse_cap else 0.0,
     )
-    scope = layout.scope_rows
-    # A row's energy adds its components in order (as a sum over the result's dict does).
-    scope_energy = energy[:, scope]
-    row_energy = scope_energy[0].copy()
-    for i in range(1, energy.shape[0]):
-        row_energy += scope_energy[i]
     return Evaluation(
         hardware=hw, prepared=p, totals=totals,
         energy_by_component_mj=MappingProxyType(
             {c: v * 1e-9 for c, v in zip(COMPONENTS, component_pj, strict=True)}),
-        attention_latency_ms=float(values[_C["total_cycles"], scope].sum()) * (
-            1e3 / hw.clock_hz),
-        attention_energy_mj=float(row_energy.sum()) * 1e-9,
-        attention_dram_bytes=float(values[_C["dram_read_bytes"], scope].sum()
-                                   + values[_C["dram_write_bytes"], scope].sum()),
+        attention_latency_ms=scope_cycles * (1e3 / hw.clock_hz),
+        attention_energy_mj=scope_pj * 1e-9,
+        attention_dram_bytes=scope_read + scope_write,
         _values=values, _energy=energy, _layout=layout)
 
 
@@ -686,9 +795,9 @@ def _from_result(p: PreparedTrace, hw: HardwareConfig) -> Evaluation:
     values = np.array([np.asarray(t[c], dtype=np.float64) for c in COLUMNS])
     energy = np.array([np.asarray(r.energy_pj[c], dtype=np.float64) for c in COMPONENTS])
     layout = _Layout(
-        order=None,
         layer=t.layer, head=t.head, stage=t.stage, engine=t.engine,
         attention_rows=np.flatnonzero(t.engine == ENGINES.index("attention")),
-        scope_rows=np.flatnonzero(np.isin(t.stage, _ATTENTION_STAGES)))
+        scope_rows=np.flatnonzero(np.isin(t.stage, _ATTENTION_STAGES)),
+        stem_row=-1, classifier_row=-1)
     ev = _evaluation(p, hw, values, energy, layout)
     return dataclasses.replace(ev, totals=r.totals, _result=r)

@@ -24,6 +24,7 @@ from vitsim.simulator.kernels import (
     heads_sparse_cycles,
     line_loads,
     segment_stalls,
+    segment_timelines,
     tile_timeline,
     units_greedy_max_load,
     units_sorted_nonzero,
@@ -570,16 +571,19 @@ def test_segment_stalls_match_naive_per_segment(tiles, cuts, double_buffered):
     n = tiles[0].shape[0]
     offsets = np.array(sorted({0, n, *(min(c, n) for c in cuts)}), dtype=np.int64)
     got = segment_stalls(*tiles, offsets, double_buffered)
-    want = [naive_tile_timeline(*(t[a:b] for t in tiles), double_buffered)[1]
-            for a, b in itertools.pairwise(offsets)]
-    assert got.tolist() == want
+    naive = [naive_tile_timeline(*(t[a:b] for t in tiles), double_buffered)
+             for a, b in itertools.pairwise(offsets)]
+    assert got.tolist() == [x[1] for x in naive]
+    totals, stalls = segment_timelines(*tiles, offsets, double_buffered)
+    assert totals.tolist() == [x[0] for x in naive] and stalls.tolist() == [x[1] for x in naive]
 
 
 def test_segment_stalls_rejects_bad_offsets():
     x = np.ones(4)
     for bad in ([0, 3], [1, 4], [0, 3, 2, 4]):
-        with pytest.raises(ValueError, match="offsets"):
-            segment_stalls(x, x, x, np.array(bad, dtype=np.int64), True)
+        for kernel in (segment_stalls, segment_timelines):
+            with pytest.raises(ValueError, match="offsets"):
+                kernel(x, x, x, np.array(bad, dtype=np.int64), True)
 
 
 @HYPOTHESIS

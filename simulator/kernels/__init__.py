@@ -26,7 +26,7 @@ from vitsim.simulator.kernels.split_rows import (
     units_row_ends,
     units_split_rows_max_load,
 )
-from vitsim.simulator.kernels.timeline import segment_stalls, tile_timeline
+from vitsim.simulator.kernels.timeline import segment_stalls, segment_timelines, tile_timeline
 
 __all__ = [
     "GREEDY",
@@ -41,6 +41,7 @@ __all__ = [
     "line_loads",
     "sanger_pack_split",
     "segment_stalls",
+    "segment_timelines",
     "split_rows_line_loads",
     "tile_timeline",
     "units_greedy_max_load",

@@ -124,22 +124,31 @@ def tile_timeline(load_cycles, compute_cycles, store_cycles, double_buffered):
 
 
 @jit
-def segment_stalls(load_cycles, compute_cycles, store_cycles, offsets, double_buffered):
-    """Stall cycles of several independent tile sequences laid end to end.
+def segment_timelines(load_cycles, compute_cycles, store_cycles, offsets, double_buffered):
+    """:func:`tile_timeline` of several independent tile sequences laid end to end.
 
     Segment ``s`` is tiles ``offsets[s]:offsets[s + 1]`` (``offsets``: int64 [S + 1],
-    non-decreasing, from 0 to T); each gets its own :func:`tile_timeline` (it starts with
-    empty buffers and an idle channel). Returns float64 [S].
+    non-decreasing, from 0 to T); each gets its own timeline (it starts with empty buffers
+    and an idle channel). Returns float64 ``(total, stall)``, each [S].
     """
     n_seg = offsets.shape[0] - 1
     if n_seg < 0 or offsets[0] != 0 or offsets[n_seg] != load_cycles.shape[0]:
         raise ValueError("offsets must run from 0 to the number of tiles")
-    out = np.empty(n_seg)
+    totals = np.empty(n_seg)
+    stalls = np.empty(n_seg)
     for s in range(n_seg):
         a, b = offsets[s], offsets[s + 1]
         if b < a:
             raise ValueError("offsets must be non-decreasing")
-        _, stall, _ = tile_timeline(load_cycles[a:b], compute_cycles[a:b], store_cycles[a:b],
-                                    double_buffered)
-        out[s] = stall
-    return out
+        total, stall, _ = tile_timeline(load_cycles[a:b], compute_cycles[a:b],
+                                        store_cycles[a:b], double_buffered)
+        totals[s] = total
+        stalls[s] = stall
+    return totals, stalls
+
+
+@jit
+def segment_stalls(load_cycles, compute_cycles, store_cycles, offsets, double_buffered):
+    """The stall cycles of :func:`segment_timelines`: float64 [S]."""
+    return segment_timelines(load_cycles, compute_cycles, store_cycles, offsets,
+                             double_buffered)[1]

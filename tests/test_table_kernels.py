@@ -1,0 +1,115 @@
+"""The stage-table kernels (vitsim.simulator.kernels.table) against their twins: numpy itself
+for the sums (the kernel must give ``ndarray.sum``'s floats, bit for bit), and plain numpy
+expressions for the placing and the pricing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vitsim.simulator.kernels.table import pairwise_sum, place_group, price_rows, table_sums
+
+HYPOTHESIS = settings(max_examples=200, deadline=None)
+finite = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
+
+
+def same(x: float, y: float) -> bool:
+    """The same float, bit for bit (0.0 and -0.0 differ)."""
+    return float(x).hex() == float(y).hex()
+
+
+@HYPOTHESIS
+@given(values=st.lists(finite, max_size=700))
+def test_pairwise_sum_is_numpy_sum(values):
+    a = np.array(values, dtype=np.float64)
+    assert same(pairwise_sum(a), a.sum())
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 127, 128, 129, 255, 256, 257, 686, 1000,
+                               4097, 20_001])
+def test_pairwise_sum_is_numpy_sum_at_the_block_edges(n):
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 9, n)
+    assert same(pairwise_sum(a), a.sum())
+    m = np.ascontiguousarray(np.stack([a, -a * 3.7, a * a]))
+    for row, want in zip(m, m.sum(axis=1), strict=True):  # a matrix's rows, as axis=1 sums
+        assert same(pairwise_sum(row), want)
+    strided = m[:, ::2] if n else m
+    for row, want in zip(strided, strided.sum(axis=1), strict=True):
+        assert same(pairwise_sum(row), want)
+
+
+def test_pairwise_sum_differs_from_a_running_sum():
+    """The test above could not tell the kernel from a plain loop if both rounded alike."""
+    a = np.full(1000, 0.1)
+    running = 0.0
+    for x in a:
+        running += x
+    assert pairwise_sum(a) == a.sum() != running
+
+
+@HYPOTHESIS
+@given(n_col=st.integers(1, 6), n_blocks=st.integers(0, 4), n_scalar=st.integers(0, 4),
+       n_stage=st.integers(0, 3), n_heads=st.integers(0, 5), seed=st.integers(0, 2**16))
+def test_place_group_is_fancy_assignment(n_col, n_blocks, n_scalar, n_stage, n_heads, seed):
+    rng = np.random.default_rng(seed)
+    n_rows = n_blocks * n_scalar + n_stage * n_heads
+    dest = rng.permutation(n_rows)
+    scalar_dest = dest[:n_blocks * n_scalar].reshape(n_blocks, n_scalar).astype(np.int64)
+    head_dest = dest[n_blocks * n_scalar:].reshape(n_stage, n_heads).astype(np.int64)
+    scalars = rng.standard_normal((n_col, n_scalar))
+    heads = rng.standard_normal((n_col, n_stage, n_heads))
+    got = np.full((n_col, n_rows), np.nan)
+    place_group(got, scalars, scalar_dest, heads, head_dest)
+    want = np.full((n_col, n_rows), np.nan)
+    for b in range(n_blocks):
+        want[:, scalar_dest[b]] = scalars
+    want[:, head_dest.reshape(-1)] = heads.reshape(n_col, -1)
+    assert np.array_equal(got, want)
+
+
+def _matrix(rng, n_rows):
+    """A stage matrix of 16 columns: 0-3 ops, 4-5 DRAM, 6 cycles, 7-9 reads, 10-12 writes,
+    13-14 lines, 15 spare; columns 0-5 and 7-14 integer-valued after truncation."""
+    m = rng.uniform(0, 1e6, (16, n_rows))
+    m[13:15] = rng.integers(0, 64, (2, n_rows))
+    return m
+
+
+COLS = np.array([0, 1, 2, 3, 4, 5, 6, 7, 10, 13, 14, 0, 1], dtype=np.int64)
+INTEGER = np.array([*range(6), *range(7, 15)], dtype=np.int64)
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 9, 130, 686])
+def test_price_rows_and_table_sums_match_numpy(n_rows):
+    rng = np.random.default_rng(n_rows)
+    values = _matrix(rng, n_rows)
+    ops = rng.uniform(0.1, 5, 4)
+    sram = rng.uniform(0.01, 2, (2, 3))
+    want_values = values.copy()
+    want_values[INTEGER] = np.trunc(want_values[INTEGER])
+    energy = price_rows(values, INTEGER, COLS, 3, ops, sram, 12.5, 0.3)
+    assert np.array_equal(values, want_values)  # truncated in place
+    v = want_values
+    want = np.empty((9, n_rows))
+    want[0] = v[0] * ops[0]
+    want[1:4] = v[1:4] * ops[1:, None]
+    want[4:7] = v[7:10] * sram[0][:, None] + v[10:13] * sram[1][:, None]
+    want[7] = (v[4] + v[5]) * 12.5
+    want[8] = v[6] * 0.3
+    assert energy.tobytes() == want.tobytes()
+
+    att = np.flatnonzero(rng.random(n_rows) < 0.4)
+    scope = np.flatnonzero(rng.random(n_rows) < 0.5)
+    sums, comp, extra = table_sums(values, energy, COLS, 8, att, scope)
+    assert sums.tobytes() == v.sum(axis=1).tobytes()
+    assert comp.tobytes() == energy.sum(axis=1).tobytes()
+    row_energy = energy[0, scope].copy()
+    for k in range(1, energy.shape[0]):
+        row_energy += energy[k, scope]
+    want_extra = [v[6, att].sum(), (v[13, att] * 8 * v[6, att]).sum(),
+                  (v[14, att] * 8 * v[6, att]).sum(), v[0, att].sum(), v[1, att].sum(),
+                  v[6, scope].sum(), row_energy.sum(), v[4, scope].sum(), v[5, scope].sum()]
+    assert extra.tolist() == want_extra
