@@ -48,11 +48,11 @@ from vitsim.simulator.kernels import (
     INFEASIBLE_CYCLES,
     ROUND_ROBIN,
     best_split,
+    head_stalls,
     heads_sparse_cycles,
     heads_sparse_every_split,
     heads_split_rows_cycles,
     heads_split_rows_every_split,
-    segment_stalls,
     units_greedy_max_load,
     units_row_ends,
     units_sorted_nonzero,
@@ -733,16 +733,8 @@ def attention_stalls(core: AttentionCore, bytes_per_cycle: float) -> np.ndarray:
     """Stall cycles of every head at ``bytes_per_cycle`` of DRAM bandwidth: one tile
     timeline per block (the next tile's loads overlap this tile's compute when double
     buffered), a block's stall charged to its heads in proportion to the loads they wait
-    for."""
+    for (:func:`~vitsim.simulator.kernels.timeline.head_stalls`)."""
     u = core.units
-    n_blocks = core.n_blocks
-    head_load = core.head_load_bytes / bytes_per_cycle
-    h = head_load.shape[0] // n_blocks
-    loads = np.repeat(np.asarray(u.sum(head_load), dtype=np.float64) / core.unit_tiles,
-                      core.unit_tiles)
-    stall = segment_stalls(loads, core.tile_compute, core.tile_store_bytes / bytes_per_cycle,
-                           core.tile_offsets, core.double_buffered)
-    weights = head_load.reshape(n_blocks, h)
-    totals = weights.sum(axis=1, keepdims=True)
-    share = np.divide(weights, totals, out=np.full((n_blocks, h), 1.0 / h), where=totals > 0)
-    return (share * np.asarray(stall)[:, None]).reshape(n_blocks * h)
+    return head_stalls(core.head_load_bytes, u.first, core.unit_tiles, core.tile_compute,
+                       core.tile_store_bytes, core.tile_offsets, core.n_blocks, u.g,
+                       core.double_buffered, bytes_per_cycle)

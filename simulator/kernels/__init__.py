@@ -26,7 +26,12 @@ from vitsim.simulator.kernels.split_rows import (
     units_row_ends,
     units_split_rows_max_load,
 )
-from vitsim.simulator.kernels.timeline import segment_stalls, segment_timelines, tile_timeline
+from vitsim.simulator.kernels.timeline import (
+    head_stalls,
+    segment_stalls,
+    segment_timelines,
+    tile_timeline,
+)
 
 __all__ = [
     "GREEDY",
@@ -34,6 +39,7 @@ __all__ = [
     "ROUND_ROBIN",
     "best_split",
     "head_column_counts",
+    "head_stalls",
     "heads_sparse_cycles",
     "heads_sparse_every_split",
     "heads_split_rows_cycles",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from vitsim.simulator.kernels.jit import jit
+from vitsim.simulator.kernels.table import pairwise_sum
 
 
 @jit
@@ -152,3 +153,56 @@ def segment_stalls(load_cycles, compute_cycles, store_cycles, offsets, double_bu
     """The stall cycles of :func:`segment_timelines`: float64 [S]."""
     return segment_timelines(load_cycles, compute_cycles, store_cycles, offsets,
                              double_buffered)[1]
+
+
+@jit
+def head_stalls(head_load_bytes, unit_first, unit_tiles, tile_compute, tile_store_bytes,
+                tile_offsets, n_blocks, heads_per_unit, double_buffered, bytes_per_cycle):
+    """Stall cycles of every head of a block group's attention at ``bytes_per_cycle``.
+
+    ``head_load_bytes``: float64 [H], the bytes each head loads (``H = n_blocks x h``,
+    block-major); ``unit_first``: int64 [U], the first head of each unit (a group of
+    ``heads_per_unit`` consecutive heads of a block on the array at once); ``unit_tiles``:
+    int64 [U], the unit's query tiles, which share its loads equally; ``tile_compute`` and
+    ``tile_store_bytes``: float64 [T], every tile's cycles and stored bytes;
+    ``tile_offsets``: int64 [n_blocks + 1], one tile timeline per block
+    (:func:`segment_stalls`). A block's stall goes to its heads in proportion to their
+    loads (equally when it loads nothing).
+
+    Every sum is the one numpy takes (a unit's: ``np.add.reduceat``, the first head plus
+    the pairwise sum of the rest; a block's: the pairwise sum), so the stalls are those of
+    the array expression in ``tests/test_kernels.py`` bit for bit. Returns float64 [H].
+    """
+    n_heads = head_load_bytes.shape[0]
+    n_units = unit_first.shape[0]
+    head_load = np.empty(n_heads)
+    for i in range(n_heads):
+        head_load[i] = head_load_bytes[i] / bytes_per_cycle
+    n_tiles = tile_compute.shape[0]
+    loads = np.empty(n_tiles)
+    stores = np.empty(n_tiles)
+    k = 0
+    for u in range(n_units):
+        if heads_per_unit > 1:
+            start = unit_first[u]
+            stop = unit_first[u + 1] if u + 1 < n_units else n_heads
+            unit_load = head_load[start] + pairwise_sum(head_load[start + 1:stop])
+        else:
+            unit_load = head_load[u]
+        per_tile = unit_load / unit_tiles[u]
+        for _ in range(unit_tiles[u]):
+            loads[k] = per_tile
+            k += 1
+    if k != n_tiles:
+        raise ValueError("the units' tiles must add up to the tiles")
+    for t in range(n_tiles):
+        stores[t] = tile_store_bytes[t] / bytes_per_cycle
+    stall = segment_stalls(loads, tile_compute, stores, tile_offsets, double_buffered)
+    out = np.empty(n_heads)
+    h = n_heads // n_blocks if n_blocks else 0
+    for b in range(n_blocks):
+        total = pairwise_sum(head_load[b * h:(b + 1) * h])
+        for j in range(h):
+            share = head_load[b * h + j] / total if total > 0 else 1.0 / h
+            out[b * h + j] = share * stall[b]
+    return out
