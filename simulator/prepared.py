@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import BUFFER_NAMES, DenseEngineKind, HardwareConfig
 from vitsim.simulator.attention import AttentionCore, attention_core, attention_stalls
 from vitsim.simulator.counts import (
@@ -48,8 +49,8 @@ from vitsim.simulator.counts import (
     StageTable,
 )
 from vitsim.simulator.energy import COMPONENTS
-from vitsim.simulator.kernels import head_column_counts, segment_timelines
-from vitsim.simulator.kernels.table import place_group, price_rows, table_sums
+from vitsim.simulator.kernels import head_column_counts
+from vitsim.simulator.kernels.table import linear_rows_at, place_group, price_rows, table_sums
 from vitsim.simulator.linear import TilePlan, gemm_plan_key, tile_plan
 from vitsim.simulator.results import SimulationResult, Totals
 from vitsim.workloads.model_spec import Activation, BlockSpec, Gemm, Norm
@@ -267,48 +268,60 @@ def _row(values: dict[str, float]) -> list[float]:
 _GEMM_SUMS = ("macs", "dram_read_bytes", "dram_write_bytes", "sram_read_a", "sram_read_b",
               "sram_write_c", "sram_fill_a", "sram_fill_b", "compute_cycles", "fill_cycles")
 _BANDWIDTH_COLUMNS = (_C["stall_cycles"], _C["total_cycles"], _C["roofline_cycles"])
+_BANDWIDTH_ARRAY = np.array(_BANDWIDTH_COLUMNS, dtype=np.int64)
 
 
 @dataclass(frozen=True, eq=False)
 class _LinearRows:
-    """Linear and vector stage rows at one tile plan (:func:`gemm_plan_key` and the vector
-    unit): every entry but those the DRAM bandwidth sets (the stall, total and roofline
-    cycles), which :meth:`at` fills, timing every distinct GEMM's tiles in one kernel call."""
+    """The model's linear and vector stage rows at one tile plan (:func:`gemm_plan_key` and
+    the vector unit): every entry but those the DRAM bandwidth sets (the stall, total and
+    roofline cycles), which :meth:`at` fills, timing every distinct GEMM's tiles in one
+    kernel call. ``pieces`` name runs of rows: ``"stem"``, ``(group, True)`` (before the
+    attention), ``(group, False)`` (after it), ``"head"``."""
 
-    stages: tuple[str, ...]
+    pieces: MappingProxyType  # name -> (stages, slice of rows)
     base: np.ndarray  # [column, row], read-only
     loads: np.ndarray  # bytes loaded before each tile, the distinct GEMMs end to end
     compute: np.ndarray  # cycles of each tile
     stores: np.ndarray  # bytes stored after each tile
     offsets: np.ndarray  # int64 [GEMMs + 1]
     double_buffered: bool
-    # (row, ((GEMM, MACs / the dense engine's MACs per cycle, DRAM bytes), ...))
-    gemm_rows: tuple[tuple[int, tuple[tuple[int, float, int], ...]], ...]
-    # (row, compute cycles, ((cycles, DRAM bytes read), ...))
-    vector_rows: tuple[tuple[int, float, tuple[tuple[float, int], ...]], ...]
+    # Rows of one GEMM: row, GEMM, MACs / the dense engine's MACs per cycle, DRAM bytes
+    gemm_row: np.ndarray
+    gemm_of: np.ndarray
+    gemm_bound: np.ndarray
+    gemm_dram: np.ndarray
+    # Rows of one vector occurrence: row, compute cycles, DRAM bytes read
+    vector_row: np.ndarray
+    vector_cycles: np.ndarray
+    vector_dram: np.ndarray
+    # Rows of several: (row, ((GEMM, bound, DRAM bytes), ...)) and (row, compute cycles,
+    # ((cycles, DRAM bytes), ...)), summed in order as the stage's own figures are
+    gemm_sums: tuple[tuple[int, tuple[tuple[int, float, int], ...]], ...]
+    vector_sums: tuple[tuple[int, float, tuple[tuple[float, int], ...]], ...]
 
     def at(self, bytes_per_cycle: float) -> np.ndarray:
-        """``[column, row]`` at ``bytes_per_cycle`` of DRAM bandwidth. Each GEMM's stage is
-        bound by the slower of its MACs and its DRAM bytes; each vector occurrence by the
-        slower of its compute and its reads (sums over a stage's GEMMs or occurrences are
-        taken in order, as the stage's own figures are)."""
-        rows = self.base.copy()
+        """``[column, row]`` at ``bytes_per_cycle`` of DRAM bandwidth. Each GEMM is bound by
+        the slower of its MACs and its DRAM bytes; each vector occurrence by the slower of its
+        compute and its reads."""
         bpc = bytes_per_cycle
         stall_at, total_at, roof_at = _BANDWIDTH_COLUMNS
-        if self.gemm_rows:
-            totals_a, stalls_a = segment_timelines(self.loads / bpc, self.compute,
-                                                   self.stores / bpc, self.offsets,
-                                                   self.double_buffered)
-            totals, stalls = totals_a.tolist(), stalls_a.tolist()
-            for r, parts in self.gemm_rows:
-                rows[stall_at, r] = sum(stalls[i] for i, _, _ in parts)
-                rows[total_at, r] = sum(totals[i] for i, _, _ in parts)
-                rows[roof_at, r] = sum(max(bound, dram / bpc) for _, bound, dram in parts)
-        for r, compute, vparts in self.vector_rows:
-            total = sum(max(c, dram / bpc) for c, dram in vparts)
-            rows[stall_at, r] = total - compute
-            rows[total_at, r] = total
-            rows[roof_at, r] = total
+        rows, totals, stalls = linear_rows_at(
+            self.base, self.loads, self.compute, self.stores, self.offsets,
+            self.double_buffered, bpc, _BANDWIDTH_ARRAY, self.gemm_row, self.gemm_of,
+            self.gemm_bound, self.gemm_dram, self.vector_row, self.vector_cycles,
+            self.vector_dram)
+        if self.gemm_sums:
+            t, st = totals.tolist(), stalls.tolist()
+            for row, parts in self.gemm_sums:
+                rows[stall_at, row] = sum(st[i] for i, _, _ in parts)
+                rows[total_at, row] = sum(t[i] for i, _, _ in parts)
+                rows[roof_at, row] = sum(max(bound, dram / bpc) for _, bound, dram in parts)
+        for row, compute, vparts in self.vector_sums:
+            vtotal = sum(max(c, dram / bpc) for c, dram in vparts)
+            rows[stall_at, row] = vtotal - compute
+            rows[total_at, row] = vtotal
+            rows[roof_at, row] = vtotal
         return rows
 
 
@@ -319,9 +332,16 @@ class _RowsBuilder:
         self.hw, self.plan_key = hw, plan_key
         self.stages: list[str] = []
         self.rows: list[list[float]] = []
+        self.pieces: dict[Any, tuple[tuple[str, ...], slice]] = {}
         self.plans: dict[int, tuple[int, TilePlan]] = {}  # id -> (index, plan)
-        self.gemm_rows: list[tuple[int, tuple[tuple[int, float, int], ...]]] = []
-        self.vector_rows: list[tuple[int, float, tuple[tuple[float, int], ...]]] = []
+        self.gemm_parts: list[tuple[int, tuple[tuple[int, float, int], ...]]] = []
+        self.vector_parts: list[tuple[int, float, tuple[tuple[float, int], ...]]] = []
+
+    def piece(self, name: Any, add: Callable[[_RowsBuilder], None]) -> None:
+        """Rows added by ``add(self)``, under ``name``."""
+        start = len(self.rows)
+        add(self)
+        self.pieces[name] = (tuple(self.stages[start:]), slice(start, len(self.rows)))
 
     def gemm(self, stage: str, gemms: Sequence[Gemm]) -> None:
         """The row of one GEMM stage (usually one GEMM; LeViT's stem has four)."""
@@ -333,7 +353,7 @@ class _RowsBuilder:
         for x in plans:
             index = self.plans.setdefault(id(x), (len(self.plans), x))[0]
             parts.append((index, x.macs / hw.dense_macs, x.dram_read_bytes + x.dram_write_bytes))
-        self.gemm_rows.append((len(self.rows), tuple(parts)))
+        self.gemm_parts.append((len(self.rows), tuple(parts)))
         self._add(stage, dict(
             macs=t["macs"], dense_macs=t["macs"],
             dram_read_bytes=t["dram_read_bytes"], dram_write_bytes=t["dram_write_bytes"],
@@ -353,7 +373,7 @@ class _RowsBuilder:
         dram_read_bytes = sum(p[1] for p in parts)
         cycles = [(float(np.ceil(o / self.hw.vector.ops_per_cycle)), r) for o, r in parts]
         compute = sum(c for c, _ in cycles)
-        self.vector_rows.append((len(self.rows), compute, tuple(cycles)))
+        self.vector_parts.append((len(self.rows), compute, tuple(cycles)))
         self._add(stage, dict(vector_ops=ops, dram_read_bytes=dram_read_bytes,
                               sram_write_bytes_activation=dram_read_bytes,
                               compute_cycles=compute))
@@ -370,36 +390,51 @@ class _RowsBuilder:
         sizes = [x.loads.shape[0] for x in plans]
         cat = (lambda name: np.concatenate([getattr(x, name) for x in plans])  # noqa: E731
                if plans else np.zeros(0))
+        one_gemm = [(r, *parts[0]) for r, parts in self.gemm_parts if len(parts) == 1]
+        one_vector = [(r, *parts[0]) for r, _, parts in self.vector_parts if len(parts) == 1]
+        column = (lambda items, i, dt: np.array([x[i] for x in items],  # noqa: E731
+                                                dtype=dt).reshape(len(items)))
         return _LinearRows(
-            stages=tuple(self.stages), base=base, loads=cat("loads"), compute=cat("compute"),
-            stores=cat("stores"), offsets=np.concatenate(([0], np.cumsum(sizes))).astype(
-                np.int64),
+            pieces=MappingProxyType(self.pieces), base=base, loads=cat("loads"),
+            compute=cat("compute"), stores=cat("stores"),
+            offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
             double_buffered=self.hw.schedule.double_buffering,
-            gemm_rows=tuple(self.gemm_rows), vector_rows=tuple(self.vector_rows))
+            gemm_row=column(one_gemm, 0, np.int64), gemm_of=column(one_gemm, 1, np.int64),
+            gemm_bound=column(one_gemm, 2, np.float64),
+            gemm_dram=column(one_gemm, 3, np.int64),
+            vector_row=column(one_vector, 0, np.int64),
+            vector_cycles=column(one_vector, 1, np.float64),
+            vector_dram=column(one_vector, 2, np.int64),
+            gemm_sums=tuple(x for x in self.gemm_parts if len(x[1]) > 1),
+            vector_sums=tuple(x for x in self.vector_parts if len(x[2]) > 1))
 
 
-def _gemm_rows(hw: HardwareConfig, plan_key: tuple, stage: str,
-               gemms: Sequence[Gemm]) -> _LinearRows:
-    """The one row of a GEMM stage outside the blocks (the stem, the classifier)."""
+def _model_rows(hw: HardwareConfig, plan_key: tuple, p: PreparedTrace) -> _LinearRows:
+    """Every linear and vector row of the model at this tile plan: the stem, each block
+    group's rows before and after its attention, the classifier."""
     b = _RowsBuilder(hw, plan_key)
-    b.gemm(stage, gemms)
+    if p.stem_gemms:
+        b.piece("stem", lambda x: x.gemm("patch_embed", p.stem_gemms))
+    for gi, g in enumerate(p.groups):
+        b.piece((gi, True), functools.partial(_block_rows, block=g.block, before=True))
+        b.piece((gi, False), functools.partial(_block_rows, block=g.block, before=False))
+    if p.head_gemms:
+        b.piece("head", lambda x: x.gemm("classifier", p.head_gemms))
     return b.build()
 
 
-def _block_rows(hw: HardwareConfig, plan_key: tuple, block: BlockSpec, *,
-                before: bool) -> _LinearRows:
+def _block_rows(out: _RowsBuilder, *, block: BlockSpec, before: bool) -> None:
     """The linear and vector stages of one block, before the attention (``ln1``, ``qkv``)
     or after it (``proj``, ``ln2``, ``fc1``, ``fc2``, then the summed activation and
     residual rows), in execution order."""
-    bpe = hw.bytes_per_element
-    out = _RowsBuilder(hw, plan_key)
+    bpe = out.hw.bytes_per_element
     if before:
         if block.norm is Norm.LAYERNORM:
             out.vector("ln1", [(LAYERNORM_OPS_PER_ELEMENT * block.n_k_tokens * block.in_dim, 0)])
         for g in block.linear_gemms():
             if g.name in ("qkv", "kv", "q"):
                 out.gemm(g.name, [g])
-        return out.build()
+        return
     act_ops = ACTIVATION_OPS_PER_ELEMENT
     vector: dict[str, list[tuple[int, int]]] = {"activation": [], "residual": []}
     for g in block.linear_gemms():
@@ -420,7 +455,21 @@ def _block_rows(hw: HardwareConfig, plan_key: tuple, block: BlockSpec, *,
     for stage, parts in vector.items():
         if parts:
             out.vector(stage, parts)
-    return out.build()
+
+
+def _first_error(hw: HardwareConfig, plan_key: tuple, p: PreparedTrace) -> None:
+    """Raise the error a run of ``hw`` meets first, taking the stages in execution order
+    (the stem, then per block group its linear rows before the attention, the attention,
+    its rows after it; the classifier): the one a stage-by-stage simulator would raise."""
+    b = _RowsBuilder(hw, plan_key)
+    if p.stem_gemms:
+        b.gemm("patch_embed", p.stem_gemms)
+    for g in p.groups:
+        _block_rows(b, block=g.block, before=True)
+        g.memo.get(attention_key(hw), functools.partial(_group_attention, hw, g))
+        _block_rows(b, block=g.block, before=False)
+    if p.head_gemms:
+        b.gemm("classifier", p.head_gemms)
 
 
 _HEAD_STAGES = ("decode", "qk", "softmax", "sv")
@@ -621,10 +670,11 @@ class Evaluation:
         return self._layout.stage
 
     def column(self, name: str) -> np.ndarray:
-        """One stage-table column as float64, in table order (a read-only view)."""
-        view = self._values[_C[name]]
-        view.flags.writeable = False
-        return view
+        """One stage-table column as float64, in table order (read-only)."""
+        i = _C[name]
+        col = np.trunc(self._values[i]) if i in _INTEGER else self._values[i]
+        col.flags.writeable = False
+        return col
 
     def metrics(self) -> dict[str, float]:
         """:meth:`SimulationResult.metrics` and the attention-scope metrics, as
@@ -670,9 +720,17 @@ _KERNEL_COLUMNS = np.array([
     _C["macs"], _C["codec_macs"], _C["softmax_ops"], _C["vector_ops"], _C["dram_read_bytes"],
     _C["dram_write_bytes"], _C["total_cycles"], _READS.start, _WRITES.start, _C["dense_lines"],
     _C["sparse_lines"], _C["dense_macs"], _C["sparse_macs"]], dtype=np.int64)
-# Integer columns hold what an integer column of the stage table would: truncated.
-_INTEGER_COLUMNS = np.r_[np.arange(_N_COLUMNS)[_COUNTS], np.arange(_N_COLUMNS)[_INFO]].astype(
-    np.int64)
+# The columns the totals sum whole.
+_TOTAL_SUMS = ("total_cycles", "compute_cycles", "stall_cycles", "fill_cycles", "roofline_cycles",
+               "macs", "dram_read_bytes", "dram_write_bytes")
+_TOTAL_SUM_COLUMNS = np.array([_C[c] for c in _TOTAL_SUMS], dtype=np.int64)
+# Integer columns hold what an integer column of the stage table would: truncated; those
+# priced or summed at once, the rest when the table or the column is asked for.
+_INTEGER = frozenset(range(_N_COLUMNS)[_COUNTS]) | frozenset(range(_N_COLUMNS)[_INFO])
+_PRICED_INTEGER_COLUMNS = np.array(sorted(
+    {*_KERNEL_COLUMNS.tolist(), *range(_N_COLUMNS)[_READS], *range(_N_COLUMNS)[_WRITES]}
+    - {_C["total_cycles"]}), dtype=np.int64)
+assert set(_PRICED_INTEGER_COLUMNS.tolist()) <= _INTEGER
 
 
 def _prices(hw: HardwareConfig) -> _Prices:
@@ -707,40 +765,34 @@ def evaluate(prepared: PreparedTrace, hardware: HardwareConfig) -> Evaluation:
     bpc = hw.dram_bytes_per_cycle
     rows_key = (plan_key, hw.vector.ops_per_cycle)
 
-    def linear(name: Any, make: Callable[[], _LinearRows]) -> tuple[tuple[str, ...],
-                                                                    np.ndarray]:
-        """(stages, rows) of the rows ``name`` at this point (memoised with the bandwidth;
-        their tile plans without it)."""
-        def at() -> tuple[tuple[str, ...], np.ndarray]:
-            rows = p.plans.get((name, rows_key), make)
-            return rows.stages, rows.at(bpc)
-        return p.memo.get((name, rows_key, bpc), at)
+    def linear() -> tuple[MappingProxyType, np.ndarray]:
+        """The pieces and rows of the model's linear stages at this point (memoised with
+        the bandwidth; their tile plans without it)."""
+        try:
+            rows = p.plans.get(rows_key, functools.partial(_model_rows, hw, plan_key, p))
+        except VitsimError:
+            _first_error(hw, plan_key, p)
+            raise
+        return rows.pieces, rows.at(bpc)
 
-    stem = linear("stem", functools.partial(_gemm_rows, hw, plan_key, "patch_embed",
-                                            p.stem_gemms))[1] if p.stem_gemms else None
+    pieces, rows = p.memo.get(("linear", rows_key, bpc), linear)
     att_key = attention_key(hw)
-    parts = []
-    for gi, g in enumerate(p.groups):
-        before = linear((gi, True), functools.partial(_block_rows, hw, plan_key, g.block,
-                                                      before=True))
-        ga = g.memo.get(att_key, functools.partial(_group_attention, hw, g))
-        after = linear((gi, False), functools.partial(_block_rows, hw, plan_key, g.block,
-                                                      before=False))
-        parts.append((before, ga, after))
-    layout = _layout(p, tuple((b[0], ga.has_codec, a[0]) for b, ga, a in parts))
+    groups = [g.memo.get(att_key, functools.partial(_group_attention, hw, g)) for g in p.groups]
+    layout = _layout(p, tuple((pieces[gi, True][0], ga.has_codec, pieces[gi, False][0])
+                              for gi, ga in enumerate(groups)))
     values = np.empty((_N_COLUMNS, layout.layer.shape[0]))
-    if stem is not None:
-        values[:, layout.stem_row] = stem[:, 0]
-    for (before, ga, after), scalar_dest, head_dest in zip(parts, layout.scalar_dest,
-                                                           layout.head_dest, strict=True):
-        scalars = np.concatenate((before[1], ga.encode_row, after[1]), axis=1)
+    if p.stem_gemms:
+        values[:, layout.stem_row] = rows[:, pieces["stem"][1].start]
+    for gi, (ga, scalar_dest, head_dest) in enumerate(zip(groups, layout.scalar_dest,
+                                                          layout.head_dest, strict=True)):
+        scalars = np.concatenate((rows[:, pieces[gi, True][1]], ga.encode_row,
+                                  rows[:, pieces[gi, False][1]]), axis=1)
         place_group(values, scalars, scalar_dest, ga.head_rows(bpc), head_dest)
     if p.head_gemms:
-        values[:, layout.classifier_row] = linear("head", functools.partial(
-            _gemm_rows, hw, plan_key, "classifier", p.head_gemms))[1][:, 0]
+        values[:, layout.classifier_row] = rows[:, pieces["head"][1].start]
     ops, sram, dram, leakage = p.memo.get(("prices", _energy_key(hw)), lambda: _prices(hw))
-    energy = price_rows(values, _INTEGER_COLUMNS, _KERNEL_COLUMNS, _N_BUFFERS, ops, sram, dram,
-                        leakage)
+    energy = price_rows(values, _PRICED_INTEGER_COLUMNS, _KERNEL_COLUMNS, _N_BUFFERS, ops, sram,
+                        dram, leakage)
     return _evaluation(p, hw, values, energy, layout)
 
 
@@ -748,10 +800,10 @@ def _evaluation(p: PreparedTrace, hw: HardwareConfig, values: np.ndarray, energy
                 layout: _Layout) -> Evaluation:
     """Totals from the stage rows, summed as ``SimulationResult.from_table`` sums them
     (numpy's pairwise sums, :func:`~vitsim.simulator.kernels.table.table_sums`)."""
-    sums, component_sums, extra = table_sums(values, energy, _KERNEL_COLUMNS,
+    sums, component_sums, extra = table_sums(values, energy, _TOTAL_SUM_COLUMNS, _KERNEL_COLUMNS,
                                              hw.mac_array.macs_per_line, layout.attention_rows,
                                              layout.scope_rows)
-    s = dict(zip(COLUMNS, sums.tolist(), strict=True))
+    s = dict(zip(_TOTAL_SUMS, sums.tolist(), strict=True))
     component_pj = component_sums.tolist()
     (att_cycles, dense_cap, sparse_cap, dense_macs, sparse_macs, scope_cycles, scope_pj,
      scope_read, scope_write) = extra.tolist()

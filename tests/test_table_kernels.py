@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitsim.simulator.kernels.table import pairwise_sum, place_group, price_rows, table_sums
+from vitsim.simulator.kernels.sums import pairwise_sum
+from vitsim.simulator.kernels.table import linear_rows_at, place_group, price_rows, table_sums
+from vitsim.simulator.kernels.timeline import tile_timeline
 
 HYPOTHESIS = settings(max_examples=200, deadline=None)
 finite = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
@@ -103,8 +105,12 @@ def test_price_rows_and_table_sums_match_numpy(n_rows):
 
     att = np.flatnonzero(rng.random(n_rows) < 0.4)
     scope = np.flatnonzero(rng.random(n_rows) < 0.5)
-    sums, comp, extra = table_sums(values, energy, COLS, 8, att, scope)
+    every = np.arange(16, dtype=np.int64)
+    sums, comp, extra = table_sums(values, energy, every, COLS, 8, att, scope)
     assert sums.tobytes() == v.sum(axis=1).tobytes()
+    some = np.array([6, 0, 4], dtype=np.int64)
+    assert table_sums(values, energy, some, COLS, 8, att, scope)[0].tolist() == [
+        v[6].sum(), v[0].sum(), v[4].sum()]
     assert comp.tobytes() == energy.sum(axis=1).tobytes()
     row_energy = energy[0, scope].copy()
     for k in range(1, energy.shape[0]):
@@ -113,3 +119,40 @@ def test_price_rows_and_table_sums_match_numpy(n_rows):
                   (v[14, att] * 8 * v[6, att]).sum(), v[0, att].sum(), v[1, att].sum(),
                   v[6, scope].sum(), row_energy.sum(), v[4, scope].sum(), v[5, scope].sum()]
     assert extra.tolist() == want_extra
+
+
+@HYPOTHESIS
+@given(n_gemms=st.integers(0, 4), seed=st.integers(0, 2**16), bpc=st.floats(0.05, 200.0),
+       double_buffered=st.booleans())
+def test_linear_rows_at_matches_per_gemm_timelines(n_gemms, seed, bpc, double_buffered):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 6, n_gemms)
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    n_tiles = int(offsets[-1])
+    loads, stores = rng.uniform(0, 1e5, n_tiles), rng.uniform(0, 1e4, n_tiles)
+    compute = rng.uniform(0, 1e4, n_tiles)
+    n_rows = 3 + n_gemms + 2
+    base = rng.uniform(0, 1e6, (6, n_rows))
+    gemm_row = np.arange(n_gemms, dtype=np.int64)
+    gemm_of = rng.permutation(n_gemms).astype(np.int64)
+    bound = rng.uniform(0, 1e5, n_gemms)
+    dram = rng.integers(0, 10**7, n_gemms)
+    vector_row = np.array([n_gemms, n_gemms + 2], dtype=np.int64)
+    cycles = rng.uniform(0, 1e4, 2).round()
+    vdram = rng.integers(0, 10**6, 2)
+    cols = np.array([1, 2, 4], dtype=np.int64)
+    rows, totals, stalls = linear_rows_at(base, loads, compute, stores, offsets,
+                                          double_buffered, bpc, cols, gemm_row, gemm_of, bound,
+                                          dram, vector_row, cycles, vdram)
+    want = base.copy()
+    for i in range(n_gemms):
+        a, b = offsets[gemm_of[i]], offsets[gemm_of[i] + 1]
+        total, stall, _ = tile_timeline(loads[a:b] / bpc, compute[a:b], stores[a:b] / bpc,
+                                        double_buffered)
+        want[1, i], want[2, i], want[4, i] = stall, total, max(bound[i], dram[i] / bpc)
+        assert (totals[gemm_of[i]], stalls[gemm_of[i]]) == (total, stall)
+    for r, c, d in zip(vector_row, cycles, vdram, strict=True):
+        total = max(float(c), int(d) / bpc)
+        want[1, r], want[2, r], want[4, r] = total - c, total, total
+    assert rows.tobytes() == want.tobytes()
+    assert not np.shares_memory(rows, base)

@@ -1,10 +1,12 @@
-"""The stage table of one hardware point, filled and summed in two kernel calls.
+"""The stage table of one hardware point, filled, priced and summed by kernels.
 
+:func:`linear_rows_at` times the model's linear and vector rows at a DRAM bandwidth;
 :func:`place_group` writes a block group's rows into the ``[column, row]`` matrix at their
 table positions; :func:`price_rows` truncates the integer columns and prices every row
-(energy by component); :func:`table_sums` takes the sums the totals are made of. Every sum is
-:func:`pairwise_sum`, numpy's own summation of a float64 vector (``ndarray.sum``), so the
-totals are the very floats that summing the stage table's columns with numpy gives.
+(energy by component); :func:`table_sums` takes the sums the totals are made of. Every sum
+is :func:`~vitsim.simulator.kernels.sums.pairwise_sum`, numpy's own summation of a float64
+vector (``ndarray.sum``), so the totals are the very floats that summing the stage table's
+columns with numpy gives.
 """
 
 from __future__ import annotations
@@ -12,50 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from vitsim.simulator.kernels.jit import jit
-
-PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE: below it, eight running sums
-UNROLL = 8  # numpy's unroll factor of the blocked sum
-
-
-@jit
-def pairwise_sum(a):
-    """``a.sum()`` of a float64 vector (any stride) as numpy computes it, bit for bit.
-
-    numpy's ``add.reduce`` over a contiguous run (``loops_utils.h.src``, ``pairwise_sum``):
-    under 8 elements a plain running sum from 0; up to 128, eight interleaved running sums
-    combined as ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))`` and the remainder
-    added in order; above, the two halves (the first a multiple of 8 long) summed the same
-    way and added.
-    """
-    n = a.shape[0]
-    if n < UNROLL:
-        res = 0.0
-        for i in range(n):
-            res += a[i]
-        return res
-    if n <= PAIRWISE_BLOCK:
-        r0, r1, r2, r3 = a[0], a[1], a[2], a[3]
-        r4, r5, r6, r7 = a[4], a[5], a[6], a[7]
-        i = UNROLL
-        stop = n - n % UNROLL
-        while i < stop:
-            r0 += a[i]
-            r1 += a[i + 1]
-            r2 += a[i + 2]
-            r3 += a[i + 3]
-            r4 += a[i + 4]
-            r5 += a[i + 5]
-            r6 += a[i + 6]
-            r7 += a[i + 7]
-            i += UNROLL
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % UNROLL
-    return pairwise_sum(a[:half]) + pairwise_sum(a[half:])
+from vitsim.simulator.kernels.sums import pairwise_sum
+from vitsim.simulator.kernels.timeline import segment_timelines
 
 
 @jit
@@ -68,16 +28,55 @@ def place_group(values, scalars, scalar_dest, heads, head_dest):
     ``head_dest``: int64 ``[stage, H]``.
     """
     n_col = values.shape[0]
-    for b in range(scalar_dest.shape[0]):
-        for s in range(scalar_dest.shape[1]):
-            r = scalar_dest[b, s]
-            for c in range(n_col):
-                values[c, r] = scalars[c, s]
-    for st in range(head_dest.shape[0]):
-        for j in range(head_dest.shape[1]):
-            r = head_dest[st, j]
-            for c in range(n_col):
-                values[c, r] = heads[c, st, j]
+    for c in range(n_col):
+        for b in range(scalar_dest.shape[0]):
+            for s in range(scalar_dest.shape[1]):
+                values[c, scalar_dest[b, s]] = scalars[c, s]
+        for st in range(head_dest.shape[0]):
+            for j in range(head_dest.shape[1]):
+                values[c, head_dest[st, j]] = heads[c, st, j]
+
+
+@jit
+def linear_rows_at(base, loads, compute, stores, offsets, double_buffered, bytes_per_cycle,
+                   cols, gemm_row, gemm_of, gemm_bound, gemm_dram, vector_row, vector_cycles,
+                   vector_dram):
+    """Linear and vector stage rows at one DRAM bandwidth: ``base`` (``[column, row]``)
+    copied, with the stall, total and roofline cycles (``cols``: their columns) of the rows
+    of one GEMM and of one vector occurrence filled in.
+
+    The GEMMs' tiles (``loads`` and ``stores`` in bytes, ``compute`` in cycles) are laid end
+    to end by ``offsets`` and timed by :func:`~vitsim.simulator.kernels.timeline.
+    segment_timelines`. GEMM row ``gemm_row[i]`` is GEMM ``gemm_of[i]``, its roofline the
+    larger of ``gemm_bound[i]`` (MACs over the engine's MACs per cycle) and its DRAM bytes
+    ``gemm_dram[i]`` over ``bytes_per_cycle``; vector row ``vector_row[i]`` takes the
+    larger of its compute ``vector_cycles[i]`` and its reads ``vector_dram[i]`` over
+    ``bytes_per_cycle``, all of it stall beyond the compute.
+
+    Returns ``(rows, totals, stalls)``: the rows and every GEMM's total and stall cycles.
+    """
+    rows = base.copy()
+    stall_at, total_at, roof_at = cols[0], cols[1], cols[2]
+    n_tiles = loads.shape[0]
+    load_cycles = np.empty(n_tiles)
+    store_cycles = np.empty(n_tiles)
+    for t in range(n_tiles):
+        load_cycles[t] = loads[t] / bytes_per_cycle
+        store_cycles[t] = stores[t] / bytes_per_cycle
+    totals, stalls = segment_timelines(load_cycles, compute, store_cycles, offsets,
+                                       double_buffered)
+    for i in range(gemm_row.shape[0]):
+        r = gemm_row[i]
+        rows[stall_at, r] = stalls[gemm_of[i]]
+        rows[total_at, r] = totals[gemm_of[i]]
+        rows[roof_at, r] = max(gemm_bound[i], gemm_dram[i] / bytes_per_cycle)
+    for i in range(vector_row.shape[0]):
+        r = vector_row[i]
+        total = max(vector_cycles[i], vector_dram[i] / bytes_per_cycle)
+        rows[stall_at, r] = total - vector_cycles[i]
+        rows[total_at, r] = total
+        rows[roof_at, r] = total
+    return rows, totals, stalls
 
 
 @jit
@@ -94,7 +93,8 @@ def price_rows(values, integer_columns, cols, n_buf, op_prices, sram_prices, dra
     """Truncate a filled stage matrix's integer columns in place and price its rows.
 
     ``values``: float64 ``[column, row]`` in table order; the columns ``integer_columns``
-    (int64) are truncated toward zero, as an integer column of the table holds them.
+    (int64; those priced and summed) are truncated toward zero, as an integer column of the
+    table holds them.
     ``cols``: int64 column indices ``[macs, codec MACs, softmax ops, vector ops, DRAM read
     bytes, DRAM write bytes, total cycles, first SRAM read, first SRAM write, ...]`` (the
     ``n_buf`` buffers' reads and writes are consecutive). Prices in pJ: ``op_prices`` [4]
@@ -126,25 +126,26 @@ def price_rows(values, integer_columns, cols, n_buf, op_prices, sram_prices, dra
 
 
 @jit
-def table_sums(values, energy, cols, width, attention_rows, scope_rows):
-    """The sums a run's totals are made of, each :func:`pairwise_sum` (numpy's).
+def table_sums(values, energy, sum_columns, cols, width, attention_rows, scope_rows):
+    """The sums a run's totals are made of, each
+    :func:`~vitsim.simulator.kernels.sums.pairwise_sum` (numpy's).
 
-    ``values``: float64 ``[column, row]``; ``energy``: ``[component, row]``; ``cols`` as
-    for :func:`price_rows`, then ``[..., dense lines, sparse lines, dense MACs, sparse
-    MACs]`` at 9 to 12. ``width``: MACs per line.
+    ``values``: float64 ``[column, row]``; ``energy``: ``[component, row]``;
+    ``sum_columns``: int64, the columns to sum whole; ``cols`` as for :func:`price_rows`,
+    then ``[..., dense lines, sparse lines, dense MACs, sparse MACs]`` at 9 to 12.
+    ``width``: MACs per line.
 
-    Returns ``(column_sums, component_sums, extra)``: the sum of every column and of every
-    component, and ``extra`` [9]: over ``attention_rows`` the sums of total cycles, of dense
-    lines x width x cycles, of sparse lines x width x cycles, of dense MACs and of sparse
-    MACs; over ``scope_rows`` of total cycles, of the rows' energy (the components added in
-    order), of DRAM read and of DRAM write bytes.
+    Returns ``(column_sums, component_sums, extra)``: the sum of each of ``sum_columns``
+    and of every component, and ``extra`` [9]: over ``attention_rows`` the sums of total
+    cycles, of dense lines x width x cycles, of sparse lines x width x cycles, of dense MACs
+    and of sparse MACs; over ``scope_rows`` of total cycles, of the rows' energy (the
+    components added in order), of DRAM read and of DRAM write bytes.
     """
-    n_col = values.shape[0]
     n_comp = energy.shape[0]
     dram_r, dram_w, total = cols[4], cols[5], cols[6]
-    column_sums = np.empty(n_col)
-    for c in range(n_col):
-        column_sums[c] = pairwise_sum(values[c])
+    column_sums = np.empty(sum_columns.shape[0])
+    for i in range(sum_columns.shape[0]):
+        column_sums[i] = pairwise_sum(values[sum_columns[i]])
     component_sums = np.empty(n_comp)
     for k in range(n_comp):
         component_sums[k] = pairwise_sum(energy[k])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from vitsim.simulator.kernels.jit import jit
-from vitsim.simulator.kernels.table import pairwise_sum
+from vitsim.simulator.kernels.sums import pairwise_sum
 
 
 @jit
