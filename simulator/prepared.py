@@ -50,7 +50,13 @@ from vitsim.simulator.counts import (
 )
 from vitsim.simulator.energy import COMPONENTS
 from vitsim.simulator.kernels import head_column_counts
-from vitsim.simulator.kernels.table import linear_rows_at, place_group, price_rows, table_sums
+from vitsim.simulator.kernels.table import (
+    linear_rows_at,
+    place_group,
+    place_head_bandwidth,
+    price_rows,
+    table_sums,
+)
 from vitsim.simulator.linear import TilePlan, gemm_plan_key, tile_plan
 from vitsim.simulator.results import SimulationResult, Totals
 from vitsim.workloads.model_spec import Activation, BlockSpec, Gemm, Norm
@@ -478,9 +484,9 @@ _HEAD_STAGES = ("decode", "qk", "softmax", "sv")
 @dataclass(frozen=True, eq=False)
 class _GroupAttention:
     """A block group's attention at one :func:`attention_key`: the core (stalls still to
-    come) and its head rows with the entries the DRAM bandwidth sets left to
-    :meth:`head_rows`: the stalls and total cycles of Q K^T, the rooflines of Q K^T and
-    S V."""
+    come) and its head rows but for the entries the DRAM bandwidth sets (the stalls and
+    total cycles of Q K^T, the rooflines of Q K^T and S V), which each point writes
+    (:func:`~vitsim.simulator.kernels.table.place_head_bandwidth`)."""
 
     core: AttentionCore
     has_codec: bool
@@ -491,17 +497,6 @@ class _GroupAttention:
     sv_bound: np.ndarray
     qk_dram: np.ndarray  # [head] bytes: Q, K and indices
     sv_dram: np.ndarray  # [head] bytes: V and the outputs
-
-    def head_rows(self, bytes_per_cycle: float) -> np.ndarray:
-        """``[column, stage, head]`` of the heads' rows at this DRAM bandwidth."""
-        a = self.heads.copy()
-        stall = attention_stalls(self.core, bytes_per_cycle)
-        qk, sv = (1, 3) if self.has_codec else (0, 2)
-        a[_C["stall_cycles"], qk] = stall
-        a[_C["total_cycles"], qk] = self.qk_busy + stall
-        a[_C["roofline_cycles"], qk] = np.maximum(self.qk_bound, self.qk_dram / bytes_per_cycle)
-        a[_C["roofline_cycles"], sv] = np.maximum(self.sv_bound, self.sv_dram / bytes_per_cycle)
-        return a
 
 
 def _group_attention(hw: HardwareConfig, g: PreparedGroup) -> _GroupAttention:
@@ -787,7 +782,11 @@ def evaluate(prepared: PreparedTrace, hardware: HardwareConfig) -> Evaluation:
                                                           layout.head_dest, strict=True)):
         scalars = np.concatenate((rows[:, pieces[gi, True][1]], ga.encode_row,
                                   rows[:, pieces[gi, False][1]]), axis=1)
-        place_group(values, scalars, scalar_dest, ga.head_rows(bpc), head_dest)
+        place_group(values, scalars, scalar_dest, ga.heads, head_dest)
+        qk, sv = (1, 3) if ga.has_codec else (0, 2)
+        place_head_bandwidth(values, head_dest[qk], head_dest[sv], _BANDWIDTH_ARRAY,
+                             attention_stalls(ga.core, bpc), ga.qk_busy, ga.qk_bound,
+                             ga.qk_dram, ga.sv_bound, ga.sv_dram, bpc)
     if p.head_gemms:
         values[:, layout.classifier_row] = rows[:, pieces["head"][1].start]
     ops, sram, dram, leakage = p.memo.get(("prices", _energy_key(hw)), lambda: _prices(hw))

@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vitsim.simulator.kernels.sums import pairwise_sum
-from vitsim.simulator.kernels.table import linear_rows_at, place_group, price_rows, table_sums
+from vitsim.simulator.kernels.table import (
+    linear_rows_at,
+    place_group,
+    place_head_bandwidth,
+    price_rows,
+    table_sums,
+)
 from vitsim.simulator.kernels.timeline import tile_timeline
 
 HYPOTHESIS = settings(max_examples=200, deadline=None)
@@ -156,3 +162,24 @@ def test_linear_rows_at_matches_per_gemm_timelines(n_gemms, seed, bpc, double_bu
         want[1, r], want[2, r], want[4, r] = total - c, total, total
     assert rows.tobytes() == want.tobytes()
     assert not np.shares_memory(rows, base)
+
+
+@HYPOTHESIS
+@given(n_heads=st.integers(0, 20), seed=st.integers(0, 2**16), bpc=st.floats(0.05, 200.0))
+def test_place_head_bandwidth_is_the_array_expression(n_heads, seed, bpc):
+    rng = np.random.default_rng(seed)
+    dest = rng.permutation(2 * n_heads).astype(np.int64)
+    qk_dest, sv_dest = dest[:n_heads].copy(), dest[n_heads:].copy()
+    stall, busy = rng.uniform(0, 1e4, n_heads), rng.integers(0, 10**6, n_heads).astype(float)
+    qk_bound, sv_bound = rng.uniform(0, 1e5, n_heads), rng.uniform(0, 1e5, n_heads)
+    qk_dram, sv_dram = rng.uniform(0, 1e7, n_heads), rng.integers(0, 10**7, n_heads)
+    cols = np.array([0, 2, 3], dtype=np.int64)
+    got = rng.uniform(0, 1, (5, 2 * n_heads))
+    want = got.copy()
+    place_head_bandwidth(got, qk_dest, sv_dest, cols, stall, busy, qk_bound, qk_dram,
+                         sv_bound, sv_dram, bpc)
+    want[0, qk_dest] = stall
+    want[2, qk_dest] = busy + stall
+    want[3, qk_dest] = np.maximum(qk_bound, qk_dram / bpc)
+    want[3, sv_dest] = np.maximum(sv_bound, sv_dram / bpc)
+    assert got.tobytes() == want.tobytes()

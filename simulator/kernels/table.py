@@ -38,6 +38,22 @@ def place_group(values, scalars, scalar_dest, heads, head_dest):
 
 
 @jit
+def place_head_bandwidth(values, qk_dest, sv_dest, cols, stall, qk_busy, qk_bound, qk_dram,
+                         sv_bound, sv_dram, bytes_per_cycle):
+    """Write the entries of the heads' rows that the DRAM bandwidth sets (``cols``: the
+    stall, total and roofline columns) at rows ``qk_dest`` (Q K^T) and ``sv_dest`` (S V),
+    int64 [H]: Q K^T's stall ``stall`` and total ``qk_busy + stall``; each stage's roofline,
+    the larger of its compute bound and its DRAM bytes over ``bytes_per_cycle``."""
+    stall_at, total_at, roof_at = cols[0], cols[1], cols[2]
+    for j in range(qk_dest.shape[0]):
+        r = qk_dest[j]
+        values[stall_at, r] = stall[j]
+        values[total_at, r] = qk_busy[j] + stall[j]
+        values[roof_at, r] = max(qk_bound[j], qk_dram[j] / bytes_per_cycle)
+        values[roof_at, sv_dest[j]] = max(sv_bound[j], sv_dram[j] / bytes_per_cycle)
+
+
+@jit
 def linear_rows_at(base, loads, compute, stores, offsets, double_buffered, bytes_per_cycle,
                    cols, gemm_row, gemm_of, gemm_bound, gemm_dram, vector_row, vector_cycles,
                    vector_dram):
