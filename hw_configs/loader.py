@@ -367,7 +367,7 @@ def apply_overrides(
     # they always did.
     touched = dict.fromkeys(parts[0] for parts, _, _ in items)
     if all(len(parts) > 1 for parts, _, _ in items):
-        data = {key: plain_data(getattr(cfg, key)) for key in touched
+        data = {key: _plain_section(getattr(cfg, key)) for key in touched
                 if getattr(cfg, key) is not None}
         _apply_items(data, items)
         fast = _rebuild_sections(cfg, data, tuple(touched))
@@ -376,6 +376,30 @@ def apply_overrides(
     data = to_dict(cfg)
     _apply_items(data, items)
     return hardware_from_dict(data, source=source)
+
+
+# Sections' plain data as JSON text, by the (frozen, shared) section object: a sweep's points
+# override a few sections of one base design, whose plain data would be dumped again for
+# every point; a fresh copy is json.loads of the text (the caller changes it).
+_PLAIN: dict[int, tuple[Any, str | None]] = {}
+_PLAIN_MAX = 4096
+
+
+def _plain_section(section: Any) -> Any:
+    """``plain_data(section)``, a fresh copy each call."""
+    hit = _PLAIN.get(id(section))
+    if hit is None or hit[0] is not section:
+        data = plain_data(section)
+        try:
+            text: str | None = json.dumps(data)
+        except (TypeError, ValueError):  # not JSON data: dump it every time
+            text = None
+        if len(_PLAIN) >= _PLAIN_MAX:
+            _PLAIN.clear()
+        _PLAIN[id(section)] = hit = (section, text)
+        if text is None:
+            return data
+    return plain_data(section) if hit[1] is None else json.loads(hit[1])
 
 
 def _apply_items(data: dict[str, Any], items: list[tuple[list[str], Any, str]]) -> None:

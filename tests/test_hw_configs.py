@@ -616,3 +616,19 @@ def test_override_exponents_without_a_dot_are_numbers():
     with pytest.raises(ConfigError, match="at most 1000000000000, got 1e"):
         apply_overrides(cfg, ["dram.bandwidth_gb_per_s=1e300"])
     assert apply_overrides(cfg, ["name=1e3x"]).name == "1e3x"  # not a number: stays text
+
+
+def test_plain_section_is_a_fresh_copy_of_plain_data():
+    """apply_overrides changes the section data it gets; the memoised text must not leak
+    one point's change into the next."""
+    from vitsim.hw_configs.loader import _plain_section, plain_data
+
+    hw = load_hardware("vitcod")
+    first = _plain_section(hw.buffers)
+    assert first == plain_data(hw.buffers)
+    first["q"]["size_kib"] = -1
+    assert _plain_section(hw.buffers) == plain_data(hw.buffers)
+    a = apply_overrides(hw, ["buffers.q.size_kib=64"])
+    b = apply_overrides(hw, ["buffers.k.size_kib=64"])
+    assert a.buffers.q.size_kib == 64 and a.buffers.k.size_kib == hw.buffers.k.size_kib
+    assert b.buffers.k.size_kib == 64 and b.buffers.q.size_kib == hw.buffers.q.size_kib

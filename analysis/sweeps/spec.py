@@ -36,6 +36,7 @@ constraint is dropped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import itertools
@@ -188,10 +189,20 @@ class Workload:
 
     def document(self) -> dict[str, Any]:
         """The fields that are set (the workload's identity, the cache key of its trace)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return dict(self._document)
 
     def key(self) -> str:
-        return json.dumps(self.document(), sort_keys=True)
+        return self._key
+
+    # Made once per workload (a sweep asks for a point's workload key several times, and
+    # its points share a few workload objects).
+    @functools.cached_property
+    def _document(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @functools.cached_property
+    def _key(self) -> str:
+        return json.dumps(self._document, sort_keys=True)
 
     def build(self):  # -> WorkloadTrace
         """Build (or load) the trace of this workload."""
