@@ -388,18 +388,17 @@ _PLAIN_MAX = 4096
 def _plain_section(section: Any) -> Any:
     """``plain_data(section)``, a fresh copy each call."""
     hit = _PLAIN.get(id(section))
-    if hit is None or hit[0] is not section:
-        data = plain_data(section)
-        try:
-            text: str | None = json.dumps(data)
-        except (TypeError, ValueError):  # not JSON data: dump it every time
-            text = None
-        if len(_PLAIN) >= _PLAIN_MAX:
-            _PLAIN.clear()
-        _PLAIN[id(section)] = hit = (section, text)
-        if text is None:
-            return data
-    return plain_data(section) if hit[1] is None else json.loads(hit[1])
+    if hit is not None and hit[0] is section:
+        return plain_data(section) if hit[1] is None else json.loads(hit[1])
+    data = plain_data(section)
+    try:
+        text: str | None = json.dumps(data)
+    except (TypeError, ValueError):  # not JSON data: dump it every time
+        text = None
+    if len(_PLAIN) >= _PLAIN_MAX:
+        _PLAIN.clear()
+    _PLAIN[id(section)] = (section, text)
+    return data
 
 
 def _apply_items(data: dict[str, Any], items: list[tuple[list[str], Any, str]]) -> None:

@@ -415,14 +415,18 @@ class _RowsBuilder:
             vector_sums=tuple(x for x in self.vector_parts if len(x[2]) > 1))
 
 
-def _model_rows(hw: HardwareConfig, plan_key: tuple, p: PreparedTrace) -> _LinearRows:
+def _model_rows(hw: HardwareConfig, plan_key: tuple, p: PreparedTrace, *,
+                attention: Callable[[PreparedGroup], Any] | None = None) -> _LinearRows:
     """Every linear and vector row of the model at this tile plan: the stem, each block
-    group's rows before and after its attention, the classifier."""
+    group's rows before and after its attention, the classifier. ``attention``, when given,
+    is called for each group between its two runs of rows (the order the stages run)."""
     b = _RowsBuilder(hw, plan_key)
     if p.stem_gemms:
         b.piece("stem", lambda x: x.gemm("patch_embed", p.stem_gemms))
     for gi, g in enumerate(p.groups):
         b.piece((gi, True), functools.partial(_block_rows, block=g.block, before=True))
+        if attention is not None:
+            attention(g)
         b.piece((gi, False), functools.partial(_block_rows, block=g.block, before=False))
     if p.head_gemms:
         b.piece("head", lambda x: x.gemm("classifier", p.head_gemms))
@@ -467,15 +471,9 @@ def _first_error(hw: HardwareConfig, plan_key: tuple, p: PreparedTrace) -> None:
     """Raise the error a run of ``hw`` meets first, taking the stages in execution order
     (the stem, then per block group its linear rows before the attention, the attention,
     its rows after it; the classifier): the one a stage-by-stage simulator would raise."""
-    b = _RowsBuilder(hw, plan_key)
-    if p.stem_gemms:
-        b.gemm("patch_embed", p.stem_gemms)
-    for g in p.groups:
-        _block_rows(b, block=g.block, before=True)
-        g.memo.get(attention_key(hw), functools.partial(_group_attention, hw, g))
-        _block_rows(b, block=g.block, before=False)
-    if p.head_gemms:
-        b.gemm("classifier", p.head_gemms)
+    key = attention_key(hw)
+    _model_rows(hw, plan_key, p, attention=lambda g: g.memo.get(
+        key, functools.partial(_group_attention, hw, g)))
 
 
 _HEAD_STAGES = ("decode", "qk", "softmax", "sv")
