@@ -58,10 +58,19 @@ from vitsim.simulator.kernels import (
     units_sorted_nonzero,
     units_split_rows_max_load,
 )
+from vitsim.simulator.kernels import attention as kernel
 from vitsim.simulator.linear import effective_capacity
 from vitsim.workloads.model_spec import BlockSpec
 
 _ROW_POLICY = {RowPolicy.GREEDY: GREEDY, RowPolicy.ROUND_ROBIN: ROUND_ROBIN}
+# The SRAM counts of a head, (buffer, "read"|"write", stage), in the order
+# BlockAttention.sram and the attention kernel list them.
+SRAM_ENTRIES = (
+    ("q", "write", "qk"), ("k", "write", "qk"), ("index", "write", "qk"), ("q", "read", "qk"),
+    ("k", "read", "qk"), ("index", "read", "qk"), ("output", "write", "qk"),
+    ("output", "read", "softmax"), ("output", "write", "softmax"), ("v", "write", "sv"),
+    ("v", "read", "sv"), ("output", "read", "sv"), ("output", "write", "sv"),
+)
 
 
 def index_bytes(n_values: int | np.ndarray) -> np.ndarray:
@@ -237,7 +246,7 @@ class UnitView:
         return self._row_ends
 
 
-def _unit_view(hw: HardwareConfig, block: BlockSpec, n_blocks: int, row_nnz: np.ndarray,
+def unit_view(hw: HardwareConfig, block: BlockSpec, n_blocks: int, row_nnz: np.ndarray,
                row_offsets: np.ndarray, col_nnz: np.ndarray, col_offsets: np.ndarray,
                views: dict[int, UnitView]) -> UnitView:
     """The :class:`UnitView` of ``hw``'s head groups, from ``views`` (by ``g``), made and kept
@@ -558,21 +567,10 @@ def _sram_counts(hw: HardwareConfig, block: BlockSpec, e: _EngineTimes, m: _Memo
         q_read, k_read = dec_read * q_part + ops["q"], dec_read * (1 - q_part) + ops["k"]
     else:
         q_write, k_write, q_read, k_read = q_head, k_head, ops["q"], ops["k"]
-    return {
-        ("q", "write", "qk"): np.rint(q_write),
-        ("k", "write", "qk"): np.rint(k_write),
-        ("index", "write", "qk"): e.index_load,
-        ("q", "read", "qk"): np.rint(q_read),
-        ("k", "read", "qk"): np.rint(k_read),
-        ("index", "read", "qk"): e.index_load,
-        ("output", "write", "qk"): scores_b,
-        ("output", "read", "softmax"): scores_b,
-        ("output", "write", "softmax"): scores_b,
-        ("v", "write", "sv"): m.v_load,
-        ("v", "read", "sv"): np.rint(ops["v"]),
-        ("output", "read", "sv"): np.rint(ops["s"]) + n_q * dv * bpe,
-        ("output", "write", "sv"): np.full(n_heads, n_q * dv * bpe),
-    }
+    values = (np.rint(q_write), np.rint(k_write), e.index_load, np.rint(q_read), np.rint(k_read),
+              e.index_load, scores_b, scores_b, scores_b, m.v_load, np.rint(ops["v"]),
+              np.rint(ops["s"]) + n_q * dv * bpe, np.full(n_heads, n_q * dv * bpe))
+    return dict(zip(SRAM_ENTRIES, values, strict=True))
 
 
 def simulate_attention(
@@ -609,8 +607,8 @@ def simulate_attention(
     """
     core = attention_core(hw, block, n_blocks, n_global, sparse_nnz, row_nnz, row_offsets,
                           max_row_kept, col_nnz, col_offsets)
-    return dataclasses.replace(core.result,
-                               stall_cycles=attention_stalls(core, hw.dram_bytes_per_cycle))
+    return dataclasses.replace(core.result, stall_cycles=attention_stalls(
+        core.tiles, hw.dram_bytes_per_cycle))
 
 
 def attention_core(
@@ -643,7 +641,7 @@ def attention_core(
                 raise ValueError("the K-stationary dataflow needs the per-column counts")
             col_nnz, col_offsets = row_nnz, row_offsets
             views = None  # a view is kept for the column counts the caller passes
-        view = None if views is None else _unit_view(hw, block, n_blocks, row_nnz, row_offsets,
+        view = None if views is None else unit_view(hw, block, n_blocks, row_nnz, row_offsets,
                                                      col_nnz, col_offsets, views)
         u = _units(hw, block, n_blocks) if view is None else view.units
         e = _engine_times(hw, block, u, n_global, sparse_nnz, row_nnz, row_offsets, col_nnz,
@@ -705,21 +703,21 @@ def attention_core(
         dram_out_bytes=m.out_store, sram=_sram_counts(hw, block, e, m, n_heads),
         encode_macs=m.encode_macs, heads_in_parallel=u.g,
     )
-    return AttentionCore(
-        result=result, units=u, n_blocks=n_blocks,
+    tiles = AttentionTiles(
+        unit_first=u.first, heads_per_unit=u.g, n_blocks=n_blocks,
         head_load_bytes=m.qk_load + e.index_load + m.v_load, unit_tiles=unit_tiles,
         tile_compute=per_tile(unit_compute), tile_store_bytes=per_tile(u.sum(m.out_store)),
         tile_offsets=tile_offsets, double_buffered=hw.schedule.double_buffering)
+    return AttentionCore(result=result, tiles=tiles)
 
 
 @dataclass(frozen=True, eq=False)
-class AttentionCore:
-    """A block group's attention before its memory stalls: everything that does not depend
-    on the DRAM bandwidth (``result``, whose ``stall_cycles`` are zeros) and the tile
-    sequence the stalls come from (:func:`attention_stalls`)."""
+class AttentionTiles:
+    """A block group's attention as a sequence of query tiles, all the memory stalls depend
+    on besides the DRAM bandwidth (:func:`attention_stalls`)."""
 
-    result: BlockAttention
-    units: _Units
+    unit_first: np.ndarray  # [U] the first head of each unit (head group)
+    heads_per_unit: int
     n_blocks: int
     head_load_bytes: np.ndarray  # [H] bytes each head loads: Q and K, indices, V
     unit_tiles: np.ndarray  # [U] query tiles of each unit
@@ -729,12 +727,184 @@ class AttentionCore:
     double_buffered: bool
 
 
-def attention_stalls(core: AttentionCore, bytes_per_cycle: float) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class AttentionCore:
+    """A block group's attention before its memory stalls: everything that does not depend
+    on the DRAM bandwidth (``result``, whose ``stall_cycles`` are zeros) and the tile
+    sequence the stalls come from."""
+
+    result: BlockAttention
+    tiles: AttentionTiles
+
+
+def attention_stalls(tiles: AttentionTiles, bytes_per_cycle: float) -> np.ndarray:
     """Stall cycles of every head at ``bytes_per_cycle`` of DRAM bandwidth: one tile
     timeline per block (the next tile's loads overlap this tile's compute when double
     buffered), a block's stall charged to its heads in proportion to the loads they wait
     for (:func:`~vitsim.simulator.kernels.timeline.head_stalls`)."""
-    u = core.units
-    return head_stalls(core.head_load_bytes, u.first, core.unit_tiles, core.tile_compute,
-                       core.tile_store_bytes, core.tile_offsets, core.n_blocks, u.g,
-                       core.double_buffered, bytes_per_cycle)
+    t = tiles
+    return head_stalls(t.head_load_bytes, t.unit_first, t.unit_tiles, t.tile_compute,
+                       t.tile_store_bytes, t.tile_offsets, t.n_blocks, t.heads_per_unit,
+                       t.double_buffered, bytes_per_cycle)
+
+
+# --------------------------------------------------------------------------------------
+# The same in one kernel, as a matrix of per-head fields
+# --------------------------------------------------------------------------------------
+
+# The rows of AttentionFields.fields: BlockAttention's per-head fields (stall_cycles aside),
+# then its SRAM counts in SRAM_ENTRIES order (vitsim.simulator.kernels.attention's F_*).
+_PER_HEAD_FIELDS = (
+    "dense_lines", "sparse_lines", "qk_cycles", "softmax_cycles", "sv_cycles",
+    "dense_busy_qk", "dense_busy_sv", "sparse_busy_qk", "sparse_busy_sv", "sparse_mean_qk",
+    "sparse_mean_sv", "dense_macs_qk", "sparse_macs_qk", "dense_macs_sv", "sparse_macs_sv",
+    "softmax_ops", "decode_macs", "dram_qk_bytes", "dram_v_bytes", "dram_out_bytes",
+)
+HEAD_FIELDS: tuple[str | tuple[str, str, str], ...] = (*_PER_HEAD_FIELDS, *SRAM_ENTRIES)
+assert len(HEAD_FIELDS) == kernel.N_FIELDS and len(_PER_HEAD_FIELDS) == kernel.F_SRAM
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionFields:
+    """A block group's attention before its memory stalls as one float64 matrix
+    ``fields[HEAD_FIELDS index, head]``, with its tile sequence, the encoder's MACs per block
+    and the heads per group."""
+
+    fields: np.ndarray
+    tiles: AttentionTiles
+    encode_macs: int
+    heads_in_parallel: int
+
+    @classmethod
+    def of(cls, core: AttentionCore) -> AttentionFields:
+        """The fields of :func:`attention_core`'s result."""
+        att = core.result
+        rows = [getattr(att, name) for name in _PER_HEAD_FIELDS]
+        rows += [att.sram[entry] for entry in SRAM_ENTRIES]
+        return cls(fields=np.array(rows, dtype=np.float64), tiles=core.tiles,
+                   encode_macs=att.encode_macs, heads_in_parallel=att.heads_in_parallel)
+
+
+_SPARSE_MODE = {RowPolicy.BALANCED: kernel.SPARSE_ROWS_BALANCED,
+                RowPolicy.GREEDY: kernel.SPARSE_ROWS_GREEDY,
+                RowPolicy.ROUND_ROBIN: kernel.SPARSE_ROWS_ROUND_ROBIN}
+_SPLIT = {AllocationPolicy.STATIC: kernel.SPLIT_STATIC,
+          AllocationPolicy.PROPORTIONAL: kernel.SPLIT_PROPORTIONAL}
+_NO_INTS = np.zeros(0, dtype=np.int64)
+
+
+def attention_fields(
+    hw: HardwareConfig,
+    block: BlockSpec,
+    n_blocks: int,
+    n_global: np.ndarray,
+    sparse_nnz: np.ndarray,
+    row_nnz: np.ndarray,
+    row_offsets: np.ndarray,
+    max_row_kept: np.ndarray,
+    col_nnz: np.ndarray,
+    col_offsets: np.ndarray,
+    views: dict[int, UnitView],
+) -> AttentionFields:
+    """:func:`attention_core` (same arguments; the column counts and ``views`` required) as
+    :class:`AttentionFields`: by :func:`kernel_fields` where it models the design, by the
+    numpy function otherwise (and for its errors)."""
+    if hw.lines_shared:
+        view = unit_view(hw, block, n_blocks, row_nnz, row_offsets, col_nnz, col_offsets, views)
+        k_stationary = hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY
+        stationary = (col_nnz, col_offsets) if k_stationary else (row_nnz, row_offsets)
+        fields = kernel_fields(hw, block, n_blocks, n_global, sparse_nnz, max_row_kept, view,
+                               stationary)
+        if fields is not None:
+            return fields
+    return AttentionFields.of(attention_core(hw, block, n_blocks, n_global, sparse_nnz, row_nnz,
+                                             row_offsets, max_row_kept, col_nnz, col_offsets,
+                                             views))
+
+
+def kernel_fields(hw: HardwareConfig, block: BlockSpec, n_blocks: int,
+                  n_global: np.ndarray, sparse_nnz: np.ndarray, max_row_kept: np.ndarray,
+                  view: UnitView, stationary: tuple[np.ndarray, np.ndarray]
+                  ) -> AttentionFields | None:
+    """:func:`attention_core` of a design whose engines share the MAC lines, computed by one
+    kernel (:func:`vitsim.simulator.kernels.attention.block_attention`) from the head
+    groups' ``view`` (:func:`unit_view`) and the sparser region's ``stationary`` operand
+    (per-item kept counts and per-head offsets: the key columns for the K-stationary
+    dataflow, the query rows for ``rows``). The same numbers, bit for bit
+    (``tests/test_attention_kernel.py``).
+
+    None for what the kernel does not model (a separate dense array, a design without the
+    sparser engine) and for a design the numpy function rejects: call it then, for its
+    numbers or its error."""
+    if not hw.lines_shared:
+        return None
+    u = view.units
+    g = u.g
+    n_q, n_k, d, dv = block.n_q_tokens, block.n_k_tokens, block.qk_dim, block.v_dim
+    h = block.n_heads
+    n_lines = hw.mac_array.n_lines
+    bpe = hw.bytes_per_element
+    db = hw.schedule.double_buffering
+    r = hw.mac_array.accumulators_per_line
+    width = hw.mac_array.macs_per_line
+    k_stationary = hw.engines.sparse.dataflow is SparseDataflow.K_STATIONARY
+    sparse_mode = (kernel.SPARSE_K_STATIONARY if k_stationary
+                   else _SPARSE_MODE[hw.engines.sparse.row_policy])
+    policy = hw.allocation.policy
+    given = _NO_INTS
+    if policy is AllocationPolicy.SEARCH:
+        if n_lines < 2:
+            return None
+        cq, cv = math.ceil(d / width), math.ceil(dv / width)
+        unit_pairs = u.sum((n_q * n_global).astype(np.int64))
+        if k_stationary:
+            given = _search_split_k_stationary(hw, unit_pairs, view.rows, view.cols, cq, cv)
+        else:
+            given = _split_lines(hw, unit_pairs, u.sum(sparse_nnz), view.rows[0],
+                                 view.rows[1], cq + cv)
+        split = kernel.SPLIT_GIVEN
+    else:
+        split = _SPLIT[policy]
+    if k_stationary:
+        sorted_cols, row_ends = view.sorted_cols(), view.row_ends()
+    else:  # the rows dataflow reads neither
+        sorted_cols, row_ends = (_NO_INTS,) * 7, _NO_INTS
+    (sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets, col_total,
+     col_largest) = sorted_cols
+    held = view.held(stationary, k_stationary, r)
+    q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
+    k_full, v_full = hw.buffers.k.size_bytes, hw.buffers.v.size_bytes
+    k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe  # one head's, as _memory has them
+    codec = hw.codec
+    q_passes, q_c, k_c, hc, compressed = 1, 0.0, 0.0, 0, 0.0
+    if codec.enabled:
+        hc = codec.compressed_heads(h, block.ae_heads)
+        q_c, k_c = n_q * hc * d * bpe, n_k * hc * d * bpe
+        q_passes = 1 if q_c <= hw.buffers.q.size_bytes else u.per_block
+        compressed = float(q_c + k_c)
+    q_part = n_q / (n_q + n_k)
+    status, fields, head_load, unit_tiles, tile_compute, tile_store, tile_offsets = \
+        kernel.block_attention(
+            n_global, sparse_nnz, max_row_kept, h, g, u.first,
+            n_q, n_k, d, dv, width, n_lines, float(bpe), r,
+            split, float(hw.allocation.static_dense_fraction), given,
+            sparse_mode, sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets,
+            col_total, col_largest, row_ends, view.rows[0], view.rows[1], held,
+            float(hw.softmax.ops_per_cycle), float(min(n_q, q_cap // (g * d * bpe))),
+            effective_capacity(hw.buffers.output.size_bytes, db),
+            g * k_bytes > k_full, g * v_bytes > v_full,
+            float(n_q * d * bpe), float(k_bytes), float(v_bytes), float(n_q * dv * bpe),
+            codec.enabled, q_passes, float(q_c), float(k_c), k_c <= k_full,
+            g * k_bytes <= k_full, (n_q + n_k) * d * hc,
+            float(codec.decoder_lines * width),
+            hw.codec.decoder_placement is DecoderPlacement.ARRAY, q_part, 1 - q_part,
+            compressed)
+    if status != kernel.OK:
+        return None
+    tiles = AttentionTiles(
+        unit_first=u.first, heads_per_unit=g, n_blocks=n_blocks, head_load_bytes=head_load,
+        unit_tiles=unit_tiles, tile_compute=tile_compute, tile_store_bytes=tile_store,
+        tile_offsets=tile_offsets, double_buffered=db)
+    encode = (n_q + n_k) * d * h * hc if codec.enabled else 0
+    return AttentionFields(fields=fields, tiles=tiles, encode_macs=int(encode),
+                           heads_in_parallel=g)

@@ -39,7 +39,14 @@ import numpy as np
 
 from vitsim.errors import VitsimError
 from vitsim.hw_configs.schema import BUFFER_NAMES, DenseEngineKind, HardwareConfig
-from vitsim.simulator.attention import AttentionCore, attention_core, attention_stalls
+from vitsim.simulator.attention import (
+    HEAD_FIELDS,
+    SRAM_ENTRIES,
+    AttentionFields,
+    AttentionTiles,
+    attention_fields,
+    attention_stalls,
+)
 from vitsim.simulator.counts import (
     COUNT_COLUMNS,
     CYCLE_COLUMNS,
@@ -481,12 +488,12 @@ _HEAD_STAGES = ("decode", "qk", "softmax", "sv")
 
 @dataclass(frozen=True, eq=False)
 class _GroupAttention:
-    """A block group's attention at one :func:`attention_key`: the core (stalls still to
-    come) and its head rows but for the entries the DRAM bandwidth sets (the stalls and
-    total cycles of Q K^T, the rooflines of Q K^T and S V), which each point writes
+    """A block group's attention at one :func:`attention_key`: its tile sequence (the stalls
+    still to come) and its head rows but for the entries the DRAM bandwidth sets (the stalls
+    and total cycles of Q K^T, the rooflines of Q K^T and S V), which each point writes
     (:func:`~vitsim.simulator.kernels.table.place_head_bandwidth`)."""
 
-    core: AttentionCore
+    tiles: AttentionTiles
     has_codec: bool
     encode_row: np.ndarray  # [column, 1] (the codec's encoder), or [column, 0]
     heads: np.ndarray  # [column, stage, head], read-only
@@ -497,56 +504,62 @@ class _GroupAttention:
     sv_dram: np.ndarray  # [head] bytes: V and the outputs
 
 
+_F = {name: i for i, name in enumerate(HEAD_FIELDS)}
+
+
+def _head_copies(codec: bool) -> tuple[np.ndarray, ...]:
+    """(columns, stages, fields): the head rows' entries that are a field of
+    :class:`~vitsim.simulator.attention.AttentionFields` as it is."""
+    at = {s: i for i, s in enumerate(_HEAD_STAGES if codec else _HEAD_STAGES[1:])}
+    copies: list[tuple[str, str, str | tuple[str, str, str]]] = \
+        [("codec_macs", "decode", "decode_macs")] if codec else []
+    copies += [(f"sram_{kind}_bytes_{buf}", stage, (buf, kind, stage))
+               for buf, kind, stage in SRAM_ENTRIES]
+    copies += [(c, s, c) for s in ("qk", "sv") for c in ("dense_lines", "sparse_lines")]
+    copies += [("dense_macs", "qk", "dense_macs_qk"), ("sparse_macs", "qk", "sparse_macs_qk"),
+               ("compute_cycles", "qk", "qk_cycles"), ("dense_busy_cycles", "qk", "dense_busy_qk"),
+               ("sparse_busy_cycles", "qk", "sparse_busy_qk"),
+               ("softmax_ops", "softmax", "softmax_ops")]
+    copies += [(c, "softmax", "softmax_cycles")
+               for c in ("compute_cycles", "total_cycles", "roofline_cycles")]
+    copies += [("dense_macs", "sv", "dense_macs_sv"), ("sparse_macs", "sv", "sparse_macs_sv"),
+               ("compute_cycles", "sv", "sv_cycles"), ("total_cycles", "sv", "sv_cycles"),
+               ("dense_busy_cycles", "sv", "dense_busy_sv"),
+               ("sparse_busy_cycles", "sv", "sparse_busy_sv")]
+    return tuple(np.array(x, dtype=np.int64) for x in zip(
+        *[(_C[c], at[s], _F[f]) for c, s, f in copies], strict=True))
+
+
+_HEAD_COPIES = {codec: _head_copies(codec) for codec in (False, True)}
+
+
 def _group_attention(hw: HardwareConfig, g: PreparedGroup) -> _GroupAttention:
     """The group's attention and its head rows but for the bandwidth's entries: (decode,)
     qk, softmax, sv."""
-    core = _group_core(hw, g)
-    att = core.result
-    codec = bool(att.encode_macs)
-    stages = _HEAD_STAGES if codec else _HEAD_STAGES[1:]
-    n = att.dense_lines.shape[0]
-    a = np.zeros((_N_COLUMNS, len(stages), n))
-    at = {s: i for i, s in enumerate(stages)}
+    af = _group_fields(hw, g)
+    f = af.fields
+    codec = bool(af.encode_macs)
+    a = np.zeros((_N_COLUMNS, len(_HEAD_STAGES) - (not codec), f.shape[1]))
+    columns, stages, fields = _HEAD_COPIES[codec]
+    a[columns, stages] = f[fields]
+    qk, sv = (1, 3) if codec else (0, 2)
     rate = hw.total_macs  # the MAC lines, or the systolic array of a dense-only design
-    if codec:
-        a[_C["codec_macs"], at["decode"]] = att.decode_macs
-    for (buf, kind, stage), values in att.sram.items():
-        a[_C[f"sram_{kind}_bytes_{buf}"], at[stage]] = values
-    qk, sm, sv = at["qk"], at["softmax"], at["sv"]
-    for s in (qk, sv):
-        a[_C["dense_lines"], s] = att.dense_lines
-        a[_C["sparse_lines"], s] = att.sparse_lines
-    qk_macs = att.dense_macs_qk + att.sparse_macs_qk
-    sv_macs = att.dense_macs_sv + att.sparse_macs_sv
-    qk_busy = att.qk_cycles.astype(np.float64)
+    qk_macs = f[_F["dense_macs_qk"]] + f[_F["sparse_macs_qk"]]
+    sv_macs = f[_F["dense_macs_sv"]] + f[_F["sparse_macs_sv"]]
     a[_C["macs"], qk] = qk_macs
-    a[_C["dense_macs"], qk] = att.dense_macs_qk
-    a[_C["sparse_macs"], qk] = att.sparse_macs_qk
-    a[_C["dram_read_bytes"], qk] = np.rint(att.dram_qk_bytes)
-    a[_C["compute_cycles"], qk] = qk_busy
-    a[_C["dense_busy_cycles"], qk] = att.dense_busy_qk
-    a[_C["sparse_busy_cycles"], qk] = att.sparse_busy_qk
-    a[_C["softmax_ops"], sm] = att.softmax_ops
-    a[_C["compute_cycles"], sm] = att.softmax_cycles
-    a[_C["total_cycles"], sm] = att.softmax_cycles
-    a[_C["roofline_cycles"], sm] = att.softmax_cycles
-    sv_busy = att.sv_cycles.astype(np.float64)
     a[_C["macs"], sv] = sv_macs
-    a[_C["dense_macs"], sv] = att.dense_macs_sv
-    a[_C["sparse_macs"], sv] = att.sparse_macs_sv
-    a[_C["dram_read_bytes"], sv] = np.rint(att.dram_v_bytes)
-    a[_C["dram_write_bytes"], sv] = np.rint(att.dram_out_bytes)
-    a[_C["compute_cycles"], sv] = sv_busy
-    a[_C["total_cycles"], sv] = sv_busy
-    a[_C["dense_busy_cycles"], sv] = att.dense_busy_sv
-    a[_C["sparse_busy_cycles"], sv] = att.sparse_busy_sv
+    dram_qk, dram_v, dram_out = f[_F["dram_qk_bytes"]], f[_F["dram_v_bytes"]], \
+        f[_F["dram_out_bytes"]]
+    a[_C["dram_read_bytes"], qk] = np.rint(dram_qk)
+    a[_C["dram_read_bytes"], sv] = np.rint(dram_v)
+    a[_C["dram_write_bytes"], sv] = np.rint(dram_out)
     a.flags.writeable = False
-    encode = np.array([_row({"codec_macs": att.encode_macs})] if codec else
+    encode = np.array([_row({"codec_macs": af.encode_macs})] if codec else
                       np.zeros((0, _N_COLUMNS))).T
     return _GroupAttention(
-        core=core, has_codec=codec, encode_row=np.ascontiguousarray(encode), heads=a,
-        qk_busy=qk_busy, qk_bound=qk_macs / rate, sv_bound=sv_macs / rate,
-        qk_dram=att.dram_qk_bytes, sv_dram=att.dram_v_bytes + att.dram_out_bytes)
+        tiles=af.tiles, has_codec=codec, encode_row=np.ascontiguousarray(encode), heads=a,
+        qk_busy=f[_F["qk_cycles"]], qk_bound=qk_macs / rate, sv_bound=sv_macs / rate,
+        qk_dram=dram_qk, sv_dram=dram_v + dram_out)
 
 
 def attention_inputs(hw: HardwareConfig, g: PreparedGroup
@@ -565,12 +578,12 @@ def attention_inputs(hw: HardwareConfig, g: PreparedGroup
     return polarized, n_global, s_nnz, rows_nnz, col_nnz, col_offsets
 
 
-def _group_core(hw: HardwareConfig, g: PreparedGroup) -> AttentionCore:
+def _group_fields(hw: HardwareConfig, g: PreparedGroup) -> AttentionFields:
     """The group's attention before its stalls (memoised by :func:`attention_key`)."""
     polarized, n_global, s_nnz, rows_nnz, col_nnz, col_offsets = attention_inputs(hw, g)
-    return attention_core(hw, g.block, g.layers.shape[0], n_global, s_nnz, rows_nnz,
-                          g.row_offsets, g.max_row, col_nnz, col_offsets,
-                          views=g.unit_views[polarized])
+    return attention_fields(hw, g.block, g.layers.shape[0], n_global, s_nnz, rows_nnz,
+                            g.row_offsets, g.max_row, col_nnz, col_offsets,
+                            g.unit_views[polarized])
 
 
 _ENGINE_OF = {"encode": "codec", "decode": "codec", "qk": "attention", "sv": "attention",
@@ -783,7 +796,7 @@ def evaluate(prepared: PreparedTrace, hardware: HardwareConfig) -> Evaluation:
         place_group(values, scalars, scalar_dest, ga.heads, head_dest)
         qk, sv = (1, 3) if ga.has_codec else (0, 2)
         place_head_bandwidth(values, head_dest[qk], head_dest[sv], _BANDWIDTH_ARRAY,
-                             attention_stalls(ga.core, bpc), ga.qk_busy, ga.qk_bound,
+                             attention_stalls(ga.tiles, bpc), ga.qk_busy, ga.qk_bound,
                              ga.qk_dram, ga.sv_bound, ga.sv_dram, bpc)
     if p.head_gemms:
         values[:, layout.classifier_row] = rows[:, pieces["head"][1].start]
