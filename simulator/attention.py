@@ -222,6 +222,7 @@ class UnitView:
     _sorted_cols: tuple | None = None
     _row_ends: np.ndarray | None = None
     _held: dict = dataclasses.field(default_factory=dict)
+    _loads: tuple[np.ndarray, np.ndarray] | None = None
 
     def held(self, stationary: tuple[np.ndarray, np.ndarray], k_stationary: bool,
              r: int) -> np.ndarray:
@@ -244,6 +245,32 @@ class UnitView:
         if self._row_ends is None:
             self._row_ends = units_row_ends(*self.rows)
         return self._row_ends
+
+    def load_memo(self, n_lines: int) -> tuple[np.ndarray, np.ndarray]:
+        """The K-stationary dataflow's busiest sparse line per unit and sparse line count, in
+        kept scores, for Q K^T (the columns longest first) and S V (the rows split evenly):
+        int64 ``[U, W]`` with ``W > n_lines``, -1 where not yet known. They depend on the
+        trace and the line count only, so every hardware point with the same split reads
+        what an earlier one computed (the attention kernel completes them as it goes)."""
+        memo = self._loads
+        if memo is None or memo[0].shape[1] <= n_lines:
+            grown = tuple(np.full((self.units.n, n_lines + 1), -1, dtype=np.int64)
+                          for _ in range(2))
+            if memo is not None:
+                for new, old in zip(grown, memo, strict=True):
+                    new[:, :old.shape[1]] = old
+            memo = self._loads = (grown[0], grown[1])
+        return memo
+
+    def every_split(self, n_lines: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`load_memo` for every sparse line count ``0..n_lines`` (``[U, n_lines + 1]``
+        each), computed where missing by the every-split kernels."""
+        qk, sv = (x[:, :n_lines + 1] for x in self.load_memo(n_lines))
+        if (qk < 0).any():
+            qk[...] = heads_sparse_every_split(self.cols[0], self.cols[1], n_lines)
+        if (sv < 0).any():
+            sv[...] = heads_split_rows_every_split(self.rows[0], self.rows[1], n_lines)
+        return qk, sv
 
 
 def unit_view(hw: HardwareConfig, block: BlockSpec, n_blocks: int, row_nnz: np.ndarray,
@@ -379,17 +406,22 @@ def _scale_cycles(load: npt.ArrayLike, cycles_per_score: int) -> np.ndarray:
 
 def _search_split_k_stationary(hw: HardwareConfig, unit_pairs: np.ndarray,
                                rows: tuple[np.ndarray, np.ndarray],
-                               cols: tuple[np.ndarray, np.ndarray], cq: int, cv: int
-                               ) -> np.ndarray:
-    """The dense-line count minimising each unit's Q K^T + S V time, by trying every split."""
+                               cols: tuple[np.ndarray, np.ndarray], cq: int, cv: int,
+                               view: UnitView | None = None) -> np.ndarray:
+    """The dense-line count minimising each unit's Q K^T + S V time, by trying every split
+    (the sparse loads of every split from ``view``'s memo, when given)."""
     n_lines = hw.mac_array.n_lines
     n_units = unit_pairs.shape[0]
     ld = np.tile(np.arange(n_lines + 1, dtype=np.int64), n_units)
     unit_idx = np.repeat(np.arange(n_units), n_lines + 1)
     # [unit, sparse lines 0..L] in score-times, each unit's columns sorted once; reversed to
     # [unit, dense lines 0..L] (sparse = L - dense).
-    qk = heads_sparse_every_split(cols[0], cols[1], n_lines)[:, ::-1].reshape(-1)
-    sv = heads_split_rows_every_split(rows[0], rows[1], n_lines)[:, ::-1].reshape(-1)
+    if view is None:
+        every = (heads_sparse_every_split(cols[0], cols[1], n_lines),
+                 heads_split_rows_every_split(rows[0], rows[1], n_lines))
+    else:
+        every = view.every_split(n_lines)
+    qk, sv = (x[:, ::-1].reshape(-1) for x in every)
     sparse_qk, sparse_sv = _scale_cycles(qk, cq), _scale_cycles(sv, cv)
     pairs = unit_pairs[unit_idx]
     per_line = np.where(pairs > 0, np.where(ld > 0, -(-pairs // np.maximum(ld, 1)),
@@ -423,7 +455,7 @@ def _engine_times(hw: HardwareConfig, block: BlockSpec, u: _Units, n_global: np.
                               f"engines (block {block.name}); use at least 2 lines or "
                               f"schedule.polarization: false", field="mac_array.n_lines")
         if k_stationary and hw.allocation.policy is AllocationPolicy.SEARCH:
-            dense_lines = _search_split_k_stationary(hw, unit_pairs, rows, cols, cq, cv)
+            dense_lines = _search_split_k_stationary(hw, unit_pairs, rows, cols, cq, cv, view)
         else:
             dense_lines = _split_lines(hw, unit_pairs, unit_nnz, rows[0], rows[1], cq + cv)
         per_line = np.divide(unit_pairs + dense_lines - 1, dense_lines,
@@ -791,6 +823,7 @@ _SPARSE_MODE = {RowPolicy.BALANCED: kernel.SPARSE_ROWS_BALANCED,
 _SPLIT = {AllocationPolicy.STATIC: kernel.SPLIT_STATIC,
           AllocationPolicy.PROPORTIONAL: kernel.SPLIT_PROPORTIONAL}
 _NO_INTS = np.zeros(0, dtype=np.int64)
+_NO_MEMO = np.zeros((0, 0), dtype=np.int64)
 
 
 def attention_fields(
@@ -858,7 +891,8 @@ def kernel_fields(hw: HardwareConfig, block: BlockSpec, n_blocks: int,
         cq, cv = math.ceil(d / width), math.ceil(dv / width)
         unit_pairs = u.sum((n_q * n_global).astype(np.int64))
         if k_stationary:
-            given = _search_split_k_stationary(hw, unit_pairs, view.rows, view.cols, cq, cv)
+            given = _search_split_k_stationary(hw, unit_pairs, view.rows, view.cols, cq, cv,
+                                               view)
         else:
             given = _split_lines(hw, unit_pairs, u.sum(sparse_nnz), view.rows[0],
                                  view.rows[1], cq + cv)
@@ -872,6 +906,7 @@ def kernel_fields(hw: HardwareConfig, block: BlockSpec, n_blocks: int,
     (sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets, col_total,
      col_largest) = sorted_cols
     held = view.held(stationary, k_stationary, r)
+    qk_memo, sv_memo = view.load_memo(n_lines) if k_stationary else (_NO_MEMO, _NO_MEMO)
     q_cap = effective_capacity(hw.buffers.q.size_bytes, db)
     k_full, v_full = hw.buffers.k.size_bytes, hw.buffers.v.size_bytes
     k_bytes, v_bytes = n_k * d * bpe, n_k * dv * bpe  # one head's, as _memory has them
@@ -889,7 +924,7 @@ def kernel_fields(hw: HardwareConfig, block: BlockSpec, n_blocks: int,
             n_q, n_k, d, dv, width, n_lines, float(bpe), r,
             split, float(hw.allocation.static_dense_fraction), given,
             sparse_mode, sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets,
-            col_total, col_largest, row_ends, view.rows[0], view.rows[1], held,
+            col_total, col_largest, row_ends, view.rows[0], view.rows[1], held, qk_memo, sv_memo,
             float(hw.softmax.ops_per_cycle), float(min(n_q, q_cap // (g * d * bpe))),
             effective_capacity(hw.buffers.output.size_bytes, db),
             g * k_bytes > k_full, g * v_bytes > v_full,

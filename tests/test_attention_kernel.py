@@ -19,6 +19,7 @@ from vitsim.simulator.attention import (
     kernel_fields,
     unit_view,
 )
+from vitsim.simulator.kernels import heads_sparse_every_split, heads_split_rows_every_split
 from vitsim.simulator.prepared import attention_inputs, prepare
 from vitsim.workloads.model_spec import get_spec
 from vitsim.workloads.pipeline import trace_synthetic
@@ -113,3 +114,38 @@ def test_kernel_hands_back_what_numpy_rejects(prepared_traces, overrides) -> Non
     g = prepared_traces["deit-tiny"].groups[0]
     got, want = _both(hw, g)
     assert isinstance(want, VitsimError) and got is None
+
+
+def test_memoised_loads_are_the_every_split_kernels(prepared_traces) -> None:
+    """The loads the kernel memoises point by point (any split, any order) are those the
+    split search's every-split kernels give for the same line counts, and a point read from
+    the memo equals the same point on a fresh view."""
+    p = prepared_traces["deit-small"]
+    g = p.groups[0]
+    _, n_global, s_nnz, rows, cols, col_offsets = attention_inputs(load_hardware("vitcod"), g)
+    views: dict = {}
+    rng = np.random.default_rng(3)
+    for hw in random_hardware(rng, 60):
+        if not hw.lines_shared or not hw.schedule.polarization:
+            continue
+        hw = apply_overrides(hw, ["engines.sparse.dataflow=k_stationary"])
+        n_blocks = g.layers.shape[0]
+        view = unit_view(hw, g.block, n_blocks, rows, g.row_offsets, cols, col_offsets, views)
+        got = kernel_fields(hw, g.block, n_blocks, n_global, s_nnz, g.max_row, view,
+                            (cols, col_offsets))
+        fresh = unit_view(hw, g.block, n_blocks, rows, g.row_offsets, cols, col_offsets, {})
+        want = kernel_fields(hw, g.block, n_blocks, n_global, s_nnz, g.max_row, fresh,
+                             (cols, col_offsets))
+        assert (got is None) == (want is None)
+        if got is not None:
+            _assert_same(got, want)
+    assert views
+    for view in views.values():
+        qk, sv = view.load_memo(0)
+        n_lines = qk.shape[1] - 1
+        every_qk = heads_sparse_every_split(view.cols[0], view.cols[1], n_lines)
+        every_sv = heads_split_rows_every_split(view.rows[0], view.rows[1], n_lines)
+        known = qk >= 0
+        assert known.any() and np.array_equal(qk[known], every_qk[known])
+        known = sv >= 0
+        assert known.any() and np.array_equal(sv[known], every_sv[known])

@@ -21,10 +21,11 @@ import numpy as np
 from vitsim.simulator.kernels.jit import jit
 from vitsim.simulator.kernels.sparse_rows import (
     INFEASIBLE_CYCLES,
+    greedy_scratch,
     heads_sparse_cycles,
-    units_greedy_max_load,
+    unit_greedy_max_load,
 )
-from vitsim.simulator.kernels.split_rows import units_split_rows_max_load
+from vitsim.simulator.kernels.split_rows import unit_split_rows_max_load
 from vitsim.simulator.kernels.sums import pairwise_sum
 
 # Allocation of the MAC lines (attention._split_lines), as integer codes.
@@ -99,7 +100,7 @@ def block_attention(
     n_q, n_k, d, dv, width, n_lines, bpe, acc_per_line,
     split, static_fraction, given_dense_lines,
     sparse_mode, sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets, col_total,
-    col_largest, row_ends, row_nnz, row_unit_offsets, held_loads,
+    col_largest, row_ends, row_nnz, row_unit_offsets, held_loads, qk_memo, sv_memo,
     softmax_per_cycle, q_rows, o_cap, k_stream, v_stream,
     q_bytes, k_bytes, v_bytes, out_bytes,
     codec, q_passes, q_c, k_c, k_c_fits, group_k, decode_per_head, decode_rate,
@@ -111,7 +112,9 @@ def block_attention(
     Per head (``n_global``, ``sparse_nnz``, ``max_row``: [H]) and per unit (the views:
     ``sorted_*``/``run_*``/``col_*`` from ``units_sorted_nonzero`` of the columns,
     ``row_ends`` from ``units_row_ends``, ``row_nnz`` with ``row_unit_offsets``;
-    ``held_loads``: [H] the stationary operand's chunk loads). Scalars as the numpy function
+    ``held_loads``: [H] the stationary operand's chunk loads). ``qk_memo``/``sv_memo``:
+    int64 [U, W], the K-stationary busiest-line loads of each unit on ``s < W`` sparse lines
+    as far as known (-1: not yet), read and completed here. Scalars as the numpy function
     derives them from the hardware (``q_rows``: ``min(n_q, q_cap // (g d bpe))``;
     ``k_stream``/``v_stream``: whether a group's K (V) overflows its buffer; the codec's
     ``q_c``/``k_c`` compressed bytes, ``k_c_fits``, ``group_k``, ``q_passes``,
@@ -186,9 +189,29 @@ def block_attention(
     sparse_qk = np.empty(n_units, dtype=np.int64)
     sparse_sv = np.empty(n_units, dtype=np.int64)
     if k_st:
-        qk_load = units_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts,
-                                        run_offsets, col_total, col_largest, sparse_lines)
-        sv_load = units_split_rows_max_load(row_ends, row_unit_offsets, sparse_lines)
+        qk_load = np.empty(n_units, dtype=np.int64)
+        sv_load = np.empty(n_units, dtype=np.int64)
+        scratch = (none_i, none_i, none_i)
+        for u in range(n_units):
+            sl = sparse_lines[u]
+            known = 0 <= sl < qk_memo.shape[1]
+            q = qk_memo[u, sl] if known else -1
+            if q < 0:
+                if scratch[0].shape[0] < n_lines:
+                    scratch = greedy_scratch(sorted_offsets, n_lines)
+                q = unit_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts,
+                                         run_offsets, col_total, col_largest, u, sl,
+                                         scratch[0], scratch[1], scratch[2])
+                if known:
+                    qk_memo[u, sl] = q
+            v = sv_memo[u, sl] if known else -1
+            if v < 0:
+                v = unit_split_rows_max_load(row_ends, row_unit_offsets[u],
+                                             row_unit_offsets[u + 1], sl)
+                if known:
+                    sv_memo[u, sl] = v
+            qk_load[u] = q
+            sv_load[u] = v
     elif sparse_mode == SPARSE_ROWS_BALANCED:
         qk_load = np.empty(n_units, dtype=np.int64)
         for u in range(n_units):

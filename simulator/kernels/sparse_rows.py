@@ -553,6 +553,41 @@ def _lpt_max_bucket_runs(run_values, run_counts, start, stop, n_lines, buckets):
 
 
 @jit
+def greedy_scratch(sorted_offsets, max_lines):
+    """Scratch buffers of :func:`unit_greedy_max_load` for any unit of ``sorted_offsets`` on
+    up to ``max_lines`` lines: ``(line_buf, idx_buf, buckets)``."""
+    max_sorted = 0
+    for u in range(sorted_offsets.shape[0] - 1):
+        max_sorted = max(max_sorted, sorted_offsets[u + 1] - sorted_offsets[u])
+    return (np.empty(max_lines, dtype=np.int64), np.empty(max_lines, dtype=np.int64),
+            np.zeros(4 * max_sorted + 64, dtype=np.int64))
+
+
+@jit
+def unit_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets,
+                         total, largest, u, lines, line_buf, idx_buf, buckets):
+    """Unit ``u`` of :func:`units_greedy_max_load` on ``lines`` lines, with the buffers of
+    :func:`greedy_scratch` (``buckets`` all zero, and left so)."""
+    if total[u] == 0:
+        return 0
+    if lines == 0:
+        return INFEASIBLE_CYCLES
+    if lines == 1:
+        return total[u]
+    if sorted_offsets[u + 1] - sorted_offsets[u] <= lines:
+        return largest[u]  # every count lands on an empty line
+    if total[u] // lines + largest[u] < buckets.shape[0]:
+        return _lpt_max_bucket_runs(run_values, run_counts, run_offsets[u], run_offsets[u + 1],
+                                    lines, buckets)
+    work = sorted_nnz[sorted_offsets[u]:sorted_offsets[u + 1]]
+    _lpt_heap(work, work.shape[0], lines, line_buf, idx_buf)
+    worst = 0
+    for k in range(lines):
+        worst = max(worst, line_buf[k])
+    return worst
+
+
+@jit
 def units_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts, run_offsets,
                           total, largest, n_lines):
     """:func:`heads_sparse_cycles` with :data:`GREEDY` at one cycle per score, from the
@@ -562,38 +597,16 @@ def units_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts, ru
     if sorted_offsets.shape[0] != n_units + 1 or run_offsets.shape[0] != n_units + 1:
         raise ValueError("the offsets must have one entry more than there are units")
     max_lines = 0
-    max_sorted = 0
     for u in range(n_units):
         if n_lines[u] < 0:
             raise ValueError("n_lines must be >= 0")
         max_lines = max(max_lines, n_lines[u])
-        max_sorted = max(max_sorted, sorted_offsets[u + 1] - sorted_offsets[u])
-    line_buf = np.empty(max_lines, dtype=np.int64)
-    idx_buf = np.empty(max_lines, dtype=np.int64)
-    buckets = np.zeros(4 * max_sorted + 64, dtype=np.int64)
+    line_buf, idx_buf, buckets = greedy_scratch(sorted_offsets, max_lines)
     out = np.zeros(n_units, dtype=np.int64)
     for u in range(n_units):
-        lines = n_lines[u]
-        if total[u] == 0:
-            continue
-        if lines == 0:
-            out[u] = INFEASIBLE_CYCLES
-            continue
-        if lines == 1:
-            out[u] = total[u]
-            continue
-        if sorted_offsets[u + 1] - sorted_offsets[u] <= lines:
-            out[u] = largest[u]  # every count lands on an empty line
-        elif total[u] // lines + largest[u] < buckets.shape[0]:
-            out[u] = _lpt_max_bucket_runs(run_values, run_counts, run_offsets[u],
-                                          run_offsets[u + 1], lines, buckets)
-        else:
-            work = sorted_nnz[sorted_offsets[u]:sorted_offsets[u + 1]]
-            _lpt_heap(work, work.shape[0], lines, line_buf, idx_buf)
-            worst = 0
-            for k in range(lines):
-                worst = max(worst, line_buf[k])
-            out[u] = worst
+        out[u] = unit_greedy_max_load(sorted_nnz, sorted_offsets, run_values, run_counts,
+                                      run_offsets, total, largest, u, n_lines[u], line_buf,
+                                      idx_buf, buckets)
     return out
 
 

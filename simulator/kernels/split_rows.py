@@ -121,6 +121,43 @@ def units_row_ends(row_nnz, row_offsets):
 
 
 @jit
+def unit_split_rows_max_load(row_ends, start, stop, lines):
+    """One unit of :func:`units_split_rows_max_load`: rows ``start:stop`` on ``lines``
+    lines."""
+    total = row_ends[stop - 1] if stop > start else 0
+    if total == 0:
+        return 0
+    if lines <= 0:
+        return INFEASIBLE_CYCLES
+    share = (total + lines - 1) // lines
+    worst = 0
+    lo = start
+    for j in range(lines):
+        first = j * share
+        if first >= total:
+            break
+        # The first row whose end passes ``first``: at or after the previous line's,
+        # found by galloping from it, then bisecting.
+        step = 1
+        while lo + step < stop and row_ends[lo + step - 1] <= first:
+            step *= 2
+        hi = min(lo + step, stop) - 1
+        lo += step // 2
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if row_ends[mid] > first:
+                hi = mid
+            else:
+                lo = mid + 1
+        row_start = row_ends[lo - 1] if lo > start else 0
+        load = min(share, total - first)
+        if row_ends[lo] - 1 < first + share:  # the row ends on line j
+            load += j - row_start // share
+        worst = max(worst, load)
+    return worst
+
+
+@jit
 def units_split_rows_max_load(row_ends, row_offsets, n_lines):
     """:func:`heads_split_rows_cycles` at one cycle per score from the rows' running ends
     (:func:`units_row_ends`), in ``O(lines log rows)`` per unit instead of ``O(rows)``.
@@ -134,38 +171,6 @@ def units_split_rows_max_load(row_ends, row_offsets, n_lines):
         raise ValueError("row_offsets needs U + 1 entries")
     out = np.zeros(n_units, dtype=np.int64)
     for u in range(n_units):
-        start, stop = row_offsets[u], row_offsets[u + 1]
-        total = row_ends[stop - 1] if stop > start else 0
-        if total == 0:
-            continue
-        lines = n_lines[u]
-        if lines <= 0:
-            out[u] = INFEASIBLE_CYCLES
-            continue
-        share = (total + lines - 1) // lines
-        worst = 0
-        lo = start
-        for j in range(lines):
-            first = j * share
-            if first >= total:
-                break
-            # The first row whose end passes ``first``: at or after the previous line's,
-            # found by galloping from it, then bisecting.
-            step = 1
-            while lo + step < stop and row_ends[lo + step - 1] <= first:
-                step *= 2
-            hi = min(lo + step, stop) - 1
-            lo += step // 2
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if row_ends[mid] > first:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            row_start = row_ends[lo - 1] if lo > start else 0
-            load = min(share, total - first)
-            if row_ends[lo] - 1 < first + share:  # the row ends on line j
-                load += j - row_start // share
-            worst = max(worst, load)
-        out[u] = worst
+        out[u] = unit_split_rows_max_load(row_ends, row_offsets[u], row_offsets[u + 1],
+                                          n_lines[u])
     return out
