@@ -74,6 +74,7 @@ from functools import cache
 from typing import Any
 
 from vitsim.errors import ConfigError
+from vitsim.hw_configs.sram import cacti_28nm
 
 # --------------------------------------------------------------------------------------
 # Closed vocabularies
@@ -827,8 +828,6 @@ class HardwareConfig(Validated):
         table model; an alias, ``physical: false``, leaks nothing of its own)."""
         if self.energy.sram_model is SramModel.TABLE:
             return 0.0
-        from vitsim.hw_configs.sram import cacti_28nm
-
         bufs = [self.buffers[n] for n in names]
         return math.fsum(b.banks * cacti_28nm(b.size_kib / b.banks).leakage_mw
                          for b in bufs if b.physical)
@@ -840,16 +839,24 @@ class HardwareConfig(Validated):
 
     def sram_pj_per_byte(self, buffer: str, action: str) -> float:
         """Energy of one byte read (``action = "read"``) or written in ``buffer``, pJ."""
+        read, write = self._sram_read_write_pj(self.buffers[buffer], buffer)
+        return read if action == "read" else write
+
+    def sram_prices_pj_per_byte(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """:meth:`sram_pj_per_byte` of every buffer in ``BUFFER_NAMES`` order: (reads,
+        writes)."""
+        b = self.buffers
+        prices = [self._sram_read_write_pj(getattr(b, name), name) for name in BUFFER_NAMES]
+        return tuple(r for r, _ in prices), tuple(w for _, w in prices)
+
+    def _sram_read_write_pj(self, buf: Buffer, name: str) -> tuple[float, float]:
+        """(read, write) pJ per byte of buffer ``name`` (``buf``) by the SRAM model."""
         e = self.energy
         if e.sram_model is SramModel.TABLE:
-            table = e.sram_read_pj_per_byte if action == "read" else e.sram_write_pj_per_byte
-            assert table is not None
-            return float(table[buffer])
-        from vitsim.hw_configs.sram import cacti_28nm
-
-        buf = self.buffers[buffer]
+            assert e.sram_read_pj_per_byte is not None and e.sram_write_pj_per_byte is not None
+            return float(e.sram_read_pj_per_byte[name]), float(e.sram_write_pj_per_byte[name])
         cost = cacti_28nm(buf.size_kib / buf.banks)
-        return cost.read_pj_per_byte if action == "read" else cost.write_pj_per_byte
+        return cost.read_pj_per_byte, cost.write_pj_per_byte
 
 
 def section_fields(cls: type) -> tuple[str, ...]:

@@ -744,8 +744,7 @@ def _prices(hw: HardwareConfig) -> _Prices:
     prices, DRAM per byte, leakage per cycle), pJ."""
     e = hw.energy
     ops = np.array([e.mac_pj, e.codec_mac_pj, e.softmax_op_pj, e.vector_op_pj], dtype=np.float64)
-    sram = np.array([[hw.sram_pj_per_byte(b, a) for b in BUFFER_NAMES] for a in ("read", "write")],
-                    dtype=np.float64)
+    sram = np.array(hw.sram_prices_pj_per_byte(), dtype=np.float64)
     return ops, sram, float(e.dram_pj_per_byte), float(hw.leakage_pj_per_cycle)
 
 
